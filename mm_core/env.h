@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * env.h - everything mm_core needs from the world it runs in.
+ *
+ * mm_core is freestanding C++: it includes no kernel and no libc header. This C interface is
+ * its only door out. module/nb_env.c implements it for Linux; tests/sim/ implements it with
+ * pthreads over a simulated physical memory. Keep it small: every function here is one more
+ * thing both sides must get right.
+ *
+ * Context is explicit. Functions that may sleep say so; mm_core calls them only when its
+ * caller passed NB_CTX_SLEEP. Nothing here may be called with an nb_env_lock held unless it is
+ * marked "atomic-safe".
+ */
+#ifndef NB_ENV_H
+#define NB_ENV_H
+
+/* Fixed-width types without <stdint.h>: the compiler's own predefined macros. */
+typedef __UINT8_TYPE__ nb_u8;
+typedef __UINT16_TYPE__ nb_u16;
+typedef __UINT32_TYPE__ nb_u32;
+typedef __UINT64_TYPE__ nb_u64;
+typedef __INT32_TYPE__ nb_i32;
+typedef __INT64_TYPE__ nb_i64;
+typedef __SIZE_TYPE__ nb_size_t;
+typedef __UINTPTR_TYPE__ nb_uptr;
+
+/* Errors cross every boundary as 0 or -errno; the values are Linux's (asm-generic/errno*.h). */
+#define NB_EPERM 1
+#define NB_ENOENT 2
+#define NB_EINTR 4
+#define NB_EIO 5
+#define NB_EAGAIN 11
+#define NB_ENOMEM 12
+#define NB_EFAULT 14
+#define NB_EBUSY 16
+#define NB_EEXIST 17
+#define NB_ENODEV 19
+#define NB_EINVAL 22
+#define NB_ENOSPC 28
+#define NB_ERANGE 34
+#define NB_EDQUOT 122
+
+/* Allocation context: passed by every caller, never guessed by the core. */
+enum nb_ctx {
+	NB_CTX_ATOMIC = 0, /* may not sleep: a spinlock or preemption-off section is held */
+	NB_CTX_SLEEP = 1,  /* process context, may sleep and reschedule */
+};
+
+/*
+ * Lock storage lives inside mm_core's objects; its layout is the environment's. 128 bytes is
+ * enough for a Linux spinlock_t with lockdep and for a pthread mutex; each side checks that.
+ */
+struct nb_env_lock {
+	unsigned char opaque[128];
+} __attribute__((aligned(16)));
+
+#define NB_LOG_ERR 3
+#define NB_LOG_WARN 4
+#define NB_LOG_INFO 6
+#define NB_LOG_DEBUG 7
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Topology. CPU ids may be sparse: ids run 0..nb_env_cpu_ids()-1, and a possible-but-absent
+ * CPU reports node -1. Node ids run 0..nb_env_node_ids()-1; a node with no memory still has a
+ * distance row. All atomic-safe. */
+unsigned nb_env_cpu_ids(void);
+unsigned nb_env_cpu_current(void);     /* the calling CPU; only a hint, it may change at once */
+int nb_env_cpu_node(unsigned cpu);     /* -1 if the CPU is not possible */
+unsigned nb_env_node_ids(void);
+int nb_env_node_distance(int from, int to); /* SLIT units: 10 = local */
+
+/* Locks: non-sleeping mutual exclusion (a spinlock in the kernel). Atomic-safe. */
+void nb_env_lock_init(struct nb_env_lock *l);
+void nb_env_lock_destroy(struct nb_env_lock *l);
+void nb_env_lock_acquire(struct nb_env_lock *l);
+void nb_env_lock_release(struct nb_env_lock *l);
+
+/*
+ * Metadata memory (descriptors, per-CPU tables), placed on `node` when possible (-1: any).
+ * Never pool memory. Returns zeroed memory or NULL. NB_CTX_ATOMIC callers get at most one page.
+ */
+void *nb_env_meta_alloc(nb_size_t bytes, int node, enum nb_ctx ctx);
+void nb_env_meta_free(void *p, nb_size_t bytes);
+
+/*
+ * Pool frames as memory: the address of frame `pfn`, valid for the frames that follow it in
+ * the same region (the kernel's direct map; the simulation's backing). Atomic-safe.
+ */
+void *nb_env_frame_addr(nb_u64 pfn);
+
+/* Called between chunks of long work in NB_CTX_SLEEP only (cond_resched in the kernel). */
+void nb_env_resched(void);
+/* Nonzero when the caller should stop long work early (a fatal signal is pending). */
+int nb_env_should_abort(void);
+
+/* Logging and formatting: printk/printf format subset (%d %u %ld %lu %lld %llu %llx %s %c %%). */
+void nb_env_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int nb_env_snprintf(char *buf, nb_size_t size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* An mm_core invariant is broken. The kernel WARNs once; tests abort. Returns. */
+void nb_env_assert_fail(const char *expr, const char *file, int line);
+
+#ifdef __cplusplus
+}
+#endif
+
+#define NB_ASSERT(e) \
+	((e) ? (void)0 : nb_env_assert_fail(#e, __FILE__, __LINE__))
+
+#endif /* NB_ENV_H */
