@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * nb_compat.h - every kernel-version difference the shim depends on, in one place.
+ * mm_core is unaffected: it never sees a kernel header.
+ */
+#ifndef NB_COMPAT_H
+#define NB_COMPAT_H
+
+#include <linux/mm.h>
+#include <linux/mmzone.h>
+#include <linux/version.h>
+
+/* Largest order the page allocator hands out: MAX_ORDER was exclusive until 6.4 renamed the
+ * inclusive limit MAX_PAGE_ORDER (6.8). */
+#if defined(MAX_PAGE_ORDER)
+#define NB_KERNEL_MAX_ORDER MAX_PAGE_ORDER
+#elif LINUX_VERSION_CODE >= KERNEL_VERSION(6, 4, 0)
+#define NB_KERNEL_MAX_ORDER MAX_ORDER
+#else
+#define NB_KERNEL_MAX_ORDER (MAX_ORDER - 1)
+#endif
+
+/* vm_flags became read-only outside helpers in 6.3. */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+#define nb_vm_flags_set(vma, flags) vm_flags_set(vma, flags)
+#define nb_vm_flags_clear(vma, flags) vm_flags_clear(vma, flags)
+#else
+static inline void nb_vm_flags_set(struct vm_area_struct *vma, unsigned long flags)
+{
+	vma->vm_flags |= flags;
+}
+static inline void nb_vm_flags_clear(struct vm_area_struct *vma, unsigned long flags)
+{
+	vma->vm_flags &= ~flags;
+}
+#endif
+
+#endif /* NB_COMPAT_H */

@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * numabuddy - node-local, physically contiguous memory pools with their own buddy allocator,
+ * served to user space through /dev/numabuddy.
+ *
+ * Load follows the integration guide's order: reserve the pools (the "boot info"), then
+ * mm_core brings up the NUMA node table, the buddy allocator and the kernel heap
+ * (nb_core_create), then the device appears. Unload undoes it in reverse; the module cannot
+ * be unloaded while a file or mapping is open (the file holds a module reference).
+ */
+#include <linux/init.h>
+#include <linux/kernel.h>
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+
+#include "nb_internal.h"
+
+static unsigned long pool_mb = 64;
+module_param(pool_mb, ulong, 0444);
+MODULE_PARM_DESC(pool_mb, "Pool size per NUMA node in MiB, reserved at load (default 64)");
+
+static unsigned long long nodes = ~0ULL;
+module_param(nodes, ullong, 0444);
+MODULE_PARM_DESC(nodes, "Bitmask of the nodes that get a pool (default: every node with memory)");
+
+static unsigned int max_order = NB_DEFAULT_MAX_ORDER;
+module_param(max_order, uint, 0444);
+MODULE_PARM_DESC(max_order, "Largest block order, 2^order pages (default 18 = 1 GiB)");
+
+unsigned int nb_param_quota_mb;
+module_param_named(quota_mb, nb_param_quota_mb, uint, 0644);
+MODULE_PARM_DESC(quota_mb, "Per-open-file limit per node in MiB (0 = the whole pool)");
+
+struct nb_core *nb_core;
+static struct nb_pools nb_pools;
+
+static int __init nb_init(void)
+{
+	struct nb_bootinfo bi = { 0 };
+	int err;
+
+	if (max_order > NB_ORDER_LIMIT) {
+		pr_err("numabuddy: max_order=%u is above the limit %d\n", max_order, NB_ORDER_LIMIT);
+		return -EINVAL;
+	}
+	err = nb_pools_reserve(&nb_pools, pool_mb, nodes);
+	if (err)
+		return err;
+
+	bi.regions = nb_pools.regions;
+	bi.nr_regions = nb_pools.nr_regions;
+	bi.max_order = max_order;
+	err = nb_core_create(&bi, &nb_core);
+	if (err) {
+		pr_err("numabuddy: mm_core refused the pools: %d\n", err);
+		goto err_pools;
+	}
+	err = nb_dev_register();
+	if (err)
+		goto err_core;
+	nb_debugfs_init();
+	pr_info("numabuddy: %lu MiB per node on %u region(s), max order %u\n", pool_mb,
+		nb_pools.nr_regions, max_order);
+	return 0;
+
+err_core:
+	nb_core_destroy(nb_core);
+err_pools:
+	nb_pools_release(&nb_pools);
+	return err;
+}
+
+static void __exit nb_exit(void)
+{
+	nb_debugfs_exit();
+	nb_dev_unregister();
+	/* Every file is closed (each held a module reference), so every block is free. */
+	WARN_ON(nb_core_destroy(nb_core));
+	nb_pools_release(&nb_pools);
+}
+
+module_init(nb_init);
+module_exit(nb_exit);
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("NUMA-node-local contiguous memory pools with a buddy allocator");

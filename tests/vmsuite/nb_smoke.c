@@ -1,0 +1,200 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * nb_smoke.c - in-VM end-to-end check of the walking skeleton, with raw ioctls:
+ * allocate on every node with a pool, map, write, read back, and verify the node of every
+ * page WITHOUT trusting numabuddy: the PFN comes from /proc/self/pagemap and the node from
+ * the memory blocks each node lists in sysfs. Then free, and check that the old mapping is
+ * gone (SIGBUS) and that this file's usage is back to zero.
+ *
+ * Prints NB-TEST-PASS/NB-TEST-FAIL lines (tests/vm/README.md) and exits 1 on any failure.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "../../uapi/numabuddy.h"
+
+static int failures;
+
+#define PASS(name) printf("NB-TEST-PASS %s\n", name)
+#define FAIL(name, ...) do { printf("NB-TEST-FAIL %s ", name); printf(__VA_ARGS__); \
+	printf("\n"); failures++; } while (0)
+
+/* Node of a physical address, from /sys/devices/system/node/nodeN/memoryM links. */
+static int node_of_phys(uint64_t phys)
+{
+	static uint64_t block_size;
+	char path[256];
+	int node;
+
+	if (!block_size) {
+		FILE *f = fopen("/sys/devices/system/memory/block_size_bytes", "r");
+
+		if (!f || fscanf(f, "%lx", &block_size) != 1)
+			return -2;
+		fclose(f);
+	}
+	for (node = 0; node < 64; node++) {
+		snprintf(path, sizeof(path), "/sys/devices/system/node/node%d/memory%lu", node,
+			 (unsigned long)(phys / block_size));
+		if (access(path, F_OK) == 0)
+			return node;
+	}
+	return -1;
+}
+
+static uint64_t pfn_of(const void *addr)
+{
+	static int fd = -1;
+	uint64_t entry;
+
+	if (fd < 0)
+		fd = open("/proc/self/pagemap", O_RDONLY);
+	if (fd < 0 || pread(fd, &entry, 8, ((uintptr_t)addr / 4096) * 8) != 8)
+		return 0;
+	if (!(entry & (1ULL << 63)))
+		return 0; /* not present */
+	return entry & ((1ULL << 55) - 1);
+}
+
+static sigjmp_buf fault_jmp;
+static void on_sigbus(int sig)
+{
+	siglongjmp(fault_jmp, sig);
+}
+
+static void check_node(int fd, int node)
+{
+	const size_t size = 4 << 20;
+	struct nb_alloc a = { .size = size, .policy = NB_POLICY_BIND, .node = node };
+	struct nb_query q = { 0 };
+	struct nb_stats s = { .node = node };
+	struct nb_free f = { 0 };
+	char name[64];
+	size_t i, wrong = 0;
+	unsigned char *p;
+
+	snprintf(name, sizeof(name), "alloc-node%d", node);
+	if (ioctl(fd, NB_IOC_ALLOC, &a)) {
+		FAIL(name, "NB_IOC_ALLOC: %s", strerror(errno));
+		return;
+	}
+	if (a.alloc_size != size || a.node_out != node) {
+		FAIL(name, "alloc_size %llu node_out %d", (unsigned long long)a.alloc_size,
+		     a.node_out);
+		return;
+	}
+	PASS(name);
+
+	snprintf(name, sizeof(name), "map-write-read-node%d", node);
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, a.offset);
+	if (p == MAP_FAILED) {
+		FAIL(name, "mmap: %s", strerror(errno));
+		return;
+	}
+	for (i = 0; i < size; i++)
+		if (p[i] != 0)
+			wrong++;
+	for (i = 0; i < size; i++)
+		p[i] = (unsigned char)(i * 7 + node);
+	for (i = 0; i < size; i++)
+		if (p[i] != (unsigned char)(i * 7 + node))
+			wrong++;
+	if (wrong)
+		FAIL(name, "%zu bytes not zero at first or not read back", wrong);
+	else
+		PASS(name);
+
+	snprintf(name, sizeof(name), "pagemap-node%d", node);
+	wrong = 0;
+	for (i = 0; i < size; i += 4096) {
+		uint64_t pfn = pfn_of(p + i);
+		int n = pfn ? node_of_phys(pfn * 4096) : -3;
+
+		if (n != node) {
+			if (!wrong)
+				printf("page %zu: pfn 0x%llx on node %d\n", i / 4096,
+				       (unsigned long long)pfn, n);
+			wrong++;
+		}
+	}
+	if (wrong)
+		FAIL(name, "%zu pages not on node %d", wrong, node);
+	else
+		PASS(name);
+
+	snprintf(name, sizeof(name), "query-node%d", node);
+	q.offset = a.offset;
+	if (ioctl(fd, NB_IOC_QUERY, &q) || q.node != node || q.size != size)
+		FAIL(name, "query: %s node %d size %llu", strerror(errno), q.node,
+		     (unsigned long long)q.size);
+	else
+		PASS(name);
+
+	snprintf(name, sizeof(name), "free-then-sigbus-node%d", node);
+	f.offset = a.offset;
+	if (ioctl(fd, NB_IOC_FREE, &f)) {
+		FAIL(name, "NB_IOC_FREE: %s", strerror(errno));
+	} else {
+		volatile unsigned char *vp = p;
+		int sig = sigsetjmp(fault_jmp, 1);
+
+		if (sig == 0) {
+			(void)vp[0];
+			FAIL(name, "old mapping still readable after FREE");
+		} else if (sig == SIGBUS) {
+			PASS(name);
+		} else {
+			FAIL(name, "signal %d instead of SIGBUS", sig);
+		}
+	}
+	munmap(p, size);
+
+	snprintf(name, sizeof(name), "fd-usage-zero-node%d", node);
+	if (ioctl(fd, NB_IOC_STATS, &s) || s.fd_bytes != 0)
+		FAIL(name, "stats: %s fd_bytes %llu", strerror(errno),
+		     (unsigned long long)s.fd_bytes);
+	else
+		PASS(name);
+}
+
+int main(void)
+{
+	struct nb_version v = { 0 };
+	struct sigaction sa = { .sa_handler = on_sigbus };
+	int fd, node, nodes = 0;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	sigaction(SIGBUS, &sa, NULL);
+	sigaction(SIGSEGV, &sa, NULL);
+	fd = open(NB_DEVICE_PATH, O_RDWR);
+	if (fd < 0) {
+		FAIL("open", "%s: %s", NB_DEVICE_PATH, strerror(errno));
+		return 1;
+	}
+	if (ioctl(fd, NB_IOC_VERSION, &v) || v.abi_major != NB_ABI_MAJOR) {
+		FAIL("version", "%s abi %u", strerror(errno), v.abi_major);
+		return 1;
+	}
+	PASS("version");
+	for (node = 0; node < 64; node++) {
+		if (!(v.nodes_with_pool & (1ULL << node)))
+			continue;
+		nodes++;
+		check_node(fd, node);
+	}
+	if (nodes < 1)
+		FAIL("nodes-with-pool", "no node has a pool");
+	close(fd);
+	return failures ? 1 : 0;
+}

@@ -1,0 +1,66 @@
+# smoke.sh - the walking skeleton's VM suite (busybox sh, run as /suite.sh).
+# Loads numabuddy, checks the pools, runs nb_smoke (allocate/map/verify on every node),
+# checks refusals, unloads, and checks that every reserved page went back to the kernel.
+. /lib/nb/lib.sh
+KO=${NB_KO:-/lib/nb/numabuddy.ko}
+POOL_MB=${NB_POOL_MB:-64}
+
+nb_check_topology
+nb_dmesg_mark
+
+# MemFree of a node in kB.
+node_free_kb() { sed -n 's/.*MemFree: *\([0-9]*\) kB/\1/p' "/sys/devices/system/node/node$1/meminfo"; }
+free_snapshot() { for n in $(nb_nodes); do echo "$n $(node_free_kb "$n")"; done; }
+# free_restored BEFORE TOLERANCE_KB: every node's MemFree is back within the tolerance.
+free_restored() {
+	echo "$1" | while read -r n kb; do
+		now=$(node_free_kb "$n")
+		if [ $((kb - now)) -gt "$2" ]; then
+			echo "node$n: MemFree $kb kB before, $now kB after"
+			return 1
+		fi
+	done
+}
+with_mem_nodes() { for n in $(nb_nodes); do [ "$(nb_node_mem_kb "$n")" -gt 0 ] && echo "$n"; done; }
+
+before=$(free_snapshot)
+if ! nb_check insmod nb_insmod "$KO" pool_mb="$POOL_MB"; then
+	exit 1
+fi
+nb_check device-node test -c /dev/numabuddy
+mode=$(stat -c %a /dev/numabuddy)
+if [ "$mode" = 600 ]; then nb_pass device-mode-0600; else nb_fail device-mode-0600 "mode $mode"; fi
+
+# Each node with memory gave its pool: MemFree dropped by at least the pool size.
+for n in $(with_mem_nodes); do
+	was=$(echo "$before" | awk -v n="$n" '$1 == n { print $2 }')
+	now=$(node_free_kb "$n")
+	if [ $((was - now)) -ge $((POOL_MB * 1024)) ]; then nb_pass "pool-reserved-node$n"
+	else nb_fail "pool-reserved-node$n" "MemFree dropped by $((was - now)) kB only"; fi
+done
+cat /sys/kernel/debug/numabuddy/buddyinfo
+grep -q '^ok' /sys/kernel/debug/numabuddy/check && nb_pass core-check-after-load ||
+	nb_fail core-check-after-load "$(cat /sys/kernel/debug/numabuddy/check)"
+
+nb_smoke
+rc=$?
+if [ "$rc" -eq 0 ]; then nb_pass nb_smoke; else nb_fail nb_smoke "exit $rc"; fi
+grep -q '^ok' /sys/kernel/debug/numabuddy/check && nb_pass core-check-after-use ||
+	nb_fail core-check-after-use "$(cat /sys/kernel/debug/numabuddy/check)"
+
+nb_check rmmod rmmod numabuddy
+if r=$(free_restored "$before" 8192); then nb_pass pools-returned; else nb_fail pools-returned "$r"; fi
+
+# A pool larger than any node can give: load must fail cleanly, leaving nothing behind.
+before=$(free_snapshot)
+if insmod "$KO" pool_mb=1000000 2>/dev/null; then
+	nb_fail oversize-pool-refused "insmod succeeded"
+	rmmod numabuddy
+else
+	dmesg | tail -n 3
+	nb_pass oversize-pool-refused
+fi
+if r=$(free_restored "$before" 8192); then nb_pass oversize-no-leak; else nb_fail oversize-no-leak "$r"; fi
+dmesg | grep -q 'cannot spare' && nb_pass oversize-clear-log || nb_fail oversize-clear-log "no reason logged"
+
+nb_dmesg_clean
