@@ -1,0 +1,142 @@
+# shellcheck shell=sh
+# Test helpers for VM suites (busybox ash). Installed as /lib/nb/lib.sh; a suite starts with
+#   . /lib/nb/lib.sh
+#
+# Protocol: one line per test on the console, parsed by the host (run.sh):
+#   NB-TEST-PASS <name>
+#   NB-TEST-FAIL <name> <reason>
+#   NB-TEST-SKIP <name> <reason>      (reported, counted neither as passed nor failed)
+# Names contain no whitespace. The host fails the run on any FAIL line.
+
+NB_LIB=/lib/nb
+NB_BAD_PATTERNS=$NB_LIB/bad-patterns.txt
+NB_DMESG_MARK=0
+
+nb_pass() { echo "NB-TEST-PASS $1"; }
+
+nb_fail() {
+	_n=$1; shift
+	echo "NB-TEST-FAIL $_n ${*:-failed}"
+}
+
+nb_skip() {
+	_n=$1; shift
+	echo "NB-TEST-SKIP $_n ${*:-skipped}"
+}
+
+# nb_check NAME CMD...: pass when CMD exits 0. CMD's own output goes to the console.
+nb_check() {
+	_n=$1; shift
+	"$@"
+	_rc=$?
+	if [ "$_rc" -eq 0 ]; then nb_pass "$_n"; else nb_fail "$_n" "exit $_rc: $*"; fi
+	return "$_rc"
+}
+
+# nb_check_fails NAME CMD...: pass when CMD exits non-zero (expected refusals).
+nb_check_fails() {
+	_n=$1; shift
+	if "$@"; then nb_fail "$_n" "unexpected success: $*"; return 1; fi
+	nb_pass "$_n"
+}
+
+# nb_insmod PATH [PARAM=VALUE...]: load a module; on failure show why and return non-zero.
+nb_insmod() {
+	_ko=$1
+	if insmod "$@"; then return 0; fi
+	_rc=$?
+	echo "nb_insmod: insmod $* failed ($_rc); last kernel messages:"
+	dmesg | tail -n 20
+	return "$_rc"
+}
+
+nb_rmmod() { rmmod "$1"; }
+
+# Node helpers: nodes are named by their sysfs directory; ids need not be contiguous.
+nb_nodes() {
+	for _d in /sys/devices/system/node/node[0-9]*; do
+		[ -d "$_d" ] && echo "${_d##*/node}"
+	done
+}
+
+nb_node_count() { nb_nodes | wc -l; }
+
+nb_node_cpus() { cat "/sys/devices/system/node/node$1/cpulist"; }
+
+nb_node_mem_kb() { sed -n 's/.*MemTotal: *\([0-9]*\) kB/\1/p' "/sys/devices/system/node/node$1/meminfo"; }
+
+# nb_node_range N: "0xSTART-0xEND" (end exclusive) over the node's online memory blocks.
+# Spans holes, so it is the node's physical extent, not its size.
+nb_node_range() {
+	_bs=$((0x$(cat /sys/devices/system/memory/block_size_bytes)))
+	_lo= _hi=
+	for _m in /sys/devices/system/node/node$1/memory[0-9]*; do
+		[ -e "$_m" ] || continue
+		_i=${_m##*/memory}
+		if [ -z "$_lo" ] || [ "$_i" -lt "$_lo" ]; then _lo=$_i; fi
+		if [ -z "$_hi" ] || [ "$_i" -gt "$_hi" ]; then _hi=$_i; fi
+	done
+	[ -n "$_lo" ] || { echo "none"; return 1; }
+	printf '%#x-%#x\n' $((_lo * _bs)) $(((_hi + 1) * _bs))
+}
+
+nb_print_topology() {
+	echo "NB-VM topology: $(nb_node_count) node(s), cpus online $(cat /sys/devices/system/cpu/online)"
+	for _n in $(nb_nodes); do
+		echo "  node$_n: cpus=[$(nb_node_cpus "$_n")] MemTotal=$(nb_node_mem_kb "$_n") kB" \
+		     "phys=$(nb_node_range "$_n") distance=[$(cat /sys/devices/system/node/node"$_n"/distance)]"
+	done
+	cat /sys/devices/system/node/node*/meminfo | grep MemTotal
+}
+
+# nb_cmdline_get KEY: value of KEY=... on the kernel command line (empty when absent).
+nb_cmdline_get() {
+	for _w in $(cat /proc/cmdline); do
+		case "$_w" in "$1"=*) echo "${_w#*=}"; return 0;; esac
+	done
+	return 1
+}
+
+# nb_check_topology: compare what the kernel sees with what run.sh asked QEMU for
+# (nb_nodes=, nb_cpuless=, nb_dist= on the command line). One test line per property.
+nb_check_topology() {
+	_want=$(nb_cmdline_get nb_nodes) || { nb_skip topology "no nb_nodes= on cmdline"; return 0; }
+	_got=$(nb_node_count)
+	if [ "$_got" = "$_want" ]; then nb_pass topology-nodes
+	else nb_fail topology-nodes "want $_want nodes, kernel sees $_got"; fi
+
+	_cpuless=$(nb_cmdline_get nb_cpuless | tr ',' ' ')
+	_bad=
+	for _n in $(nb_nodes); do
+		_c=$(nb_node_cpus "$_n")
+		case " $_cpuless " in
+		*" $_n "*) [ -z "$_c" ] || _bad="$_bad node$_n(should be cpuless, has $_c)";;
+		*) [ -n "$_c" ] || _bad="$_bad node$_n(no cpus)";;
+		esac
+	done
+	if [ -z "$_bad" ]; then nb_pass topology-cpus; else nb_fail topology-cpus "$_bad"; fi
+
+	_dist=$(nb_cmdline_get nb_dist) || return 0
+	_n=0 _bad=
+	for _row in $(echo "$_dist" | tr '/' ' '); do
+		_want=$(echo "$_row" | tr ',' ' ')
+		_got=$(cat /sys/devices/system/node/node$_n/distance)
+		[ "$_got" = "$_want" ] || _bad="$_bad node$_n:[$_got]!=[$_want]"
+		_n=$((_n + 1))
+	done
+	if [ -z "$_bad" ]; then nb_pass topology-distance; else nb_fail topology-distance "$_bad"; fi
+}
+
+# nb_dmesg_mark: later nb_dmesg_clean calls look only at messages logged after this point.
+nb_dmesg_mark() { NB_DMESG_MARK=$(dmesg | wc -l); }
+
+# nb_dmesg_clean [NAME]: fail when the kernel log (since nb_dmesg_mark) has a line matching
+# any pattern the host also fails on (bad-patterns.txt).
+nb_dmesg_clean() {
+	_n=${1:-dmesg-clean}
+	_hits=$(dmesg | tail -n +$((NB_DMESG_MARK + 1)) | grep -E -f "$NB_BAD_PATTERNS")
+	if [ -z "$_hits" ]; then nb_pass "$_n"; return 0; fi
+	echo "$_hits" | head -n 20
+	nb_fail "$_n" "kernel log: $(echo "$_hits" | head -n 1)"
+	return 1
+}

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Boots one NUMA topology under QEMU/TCG, runs the initramfs' suite and judges the serial log.
+#
+#   run.sh --topology NAME [--kver VER] [--timeout SEC] [--initrd FILE] [--log FILE]
+#          [--append "extra cmdline"] [--allow REGEX]... [--verbose]
+#          [--suite FILE] [--ko FILE]... [--bin FILE]... [--file SRC:DST]... [--kmod NAME]...
+#
+#   --topology NAME  one of tests/vm/topologies.sh (2node 4node cpuless big)
+#   --kver VER       kernel to boot from /boot (default: $KVER, else tests/vm/kver.sh)
+#   --timeout SEC    wall-clock limit for the whole VM run (default 300); QEMU is killed after
+#   --initrd FILE    initramfs from mkinitramfs.sh. Without it, the --suite/--ko/--bin/--file/
+#                    --kmod options build build/vm/<topology>-<kver>.cpio.gz first
+#   --log FILE       serial log (default build/vm/<topology>-<kver>.log)
+#   --append STR     extra kernel command line
+#   --allow REGEX    ignore kernel-log lines matching REGEX (known-benign); repeatable
+#   --verbose        stream the console while it runs
+#   NB_VM_CPU        environment override of the QEMU -cpu model (default "max")
+#
+# Exit status 0 only when the VM reached NB-VM-END in time, printed at least one
+# NB-TEST-PASS, no NB-TEST-FAIL, and the log has no line matching bad-patterns.txt.
+# The last line printed is always "N passed, N failed"; harness-level failures (timeout,
+# kernel splat, missing end marker, no tests) are counted as failed tests named vm:*.
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+. "$here/topologies.sh"
+
+usage() { sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+die() { echo "run.sh: $*" >&2; exit 2; }
+
+topo= kver=${KVER:-} timeout=300 initrd= log= append= verbose=0 allows=() mkargs=()
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--topology) topo=$2; shift 2;;
+	--kver) kver=$2; shift 2;;
+	--timeout) timeout=$2; shift 2;;
+	--initrd) initrd=$2; shift 2;;
+	--log) log=$2; shift 2;;
+	--append) append=$2; shift 2;;
+	--allow) allows+=("$2"); shift 2;;
+	--verbose|-v) verbose=1; shift;;
+	--suite|--ko|--bin|--file|--kmod) mkargs+=("$1" "$2"); shift 2;;
+	-h|--help) usage; exit 0;;
+	*) die "unknown option '$1' (see --help)";;
+	esac
+done
+[ -n "$topo" ] || die "--topology is required (one of: $NB_TOPOLOGIES)"
+nb_topology "$topo" || exit 2
+[ -n "$kver" ] || kver=$("$here/kver.sh") || die "cannot determine the default kernel"
+kernel=/boot/vmlinuz-$kver
+[ -r "$kernel" ] || die "no readable $kernel"
+[[ "$timeout" =~ ^[0-9]+$ ]] || die "--timeout wants seconds"
+
+out=$root/build/vm
+mkdir -p "$out"
+[ -n "$log" ] || log=$out/$topo-$kver.log
+mkdir -p "$(dirname "$log")"
+if [ -z "$initrd" ]; then
+	[ ${#mkargs[@]} -gt 0 ] || die "give --initrd FILE or --suite FILE (and --ko/--bin/...)"
+	initrd=$out/$topo-$kver.cpio.gz
+	"$here/mkinitramfs.sh" --out "$initrd" --kver "$kver" "${mkargs[@]}" || die "initramfs build failed"
+elif [ ${#mkargs[@]} -gt 0 ]; then
+	die "--initrd excludes --suite/--ko/--bin/--file/--kmod"
+fi
+[ -r "$initrd" ] || die "no readable initrd $initrd"
+
+# panic_on_warn/oops=panic/softlockup_panic turn the first splat into a panic, panic=-1
+# reboots at once and -no-reboot turns that into a QEMU exit: a broken kernel ends the run
+# quickly instead of limping on to the timeout. The nb_* words tell the guest the topology.
+cmdline="console=ttyS0,115200 panic_on_warn=1 oops=panic softlockup_panic=1 panic=-1"
+cmdline+=" $TOPO_EXPECT${append:+ $append}"
+
+qemu=(qemu-system-x86_64 -accel tcg -machine pc -cpu "${NB_VM_CPU:-max}" -m "${TOPO_MEM_MB}M"
+      "${TOPO_ARGS[@]}" -nographic -no-reboot -net none
+      -kernel "$kernel" -initrd "$initrd" -append "$cmdline")
+
+echo "vm: $topo ($TOPO_DESC) kernel $kver, timeout ${timeout}s"
+echo "vm: ${qemu[*]}"
+: >"$log"
+start=$(date +%s.%N)
+# -k: QEMU ignoring SIGTERM (stuck in TCG) still dies. stdin from /dev/null so the -nographic
+# monitor multiplexer never steals the terminal.
+timeout -k 5 "$timeout" "${qemu[@]}" </dev/null >"$log" 2>&1 &
+qpid=$!
+tailpid=
+if [ "$verbose" -eq 1 ]; then
+	tail -n +1 -f --pid="$qpid" "$log" &
+	tailpid=$!
+fi
+wait "$qpid"
+qrc=$?
+[ -n "$tailpid" ] && wait "$tailpid" 2>/dev/null
+elapsed=$(echo "$(date +%s.%N) - $start" | bc)
+
+# Judge a CR-free copy: the serial console ends lines with \r\n.
+clean=$(tr -d '\r' <"$log")
+passed=0 failed=0
+fail() { echo "FAIL $*"; failed=$((failed + 1)); }
+
+while IFS= read -r line; do
+	case "$line" in
+	NB-TEST-PASS\ *) echo "PASS ${line#NB-TEST-PASS }"; passed=$((passed + 1));;
+	NB-TEST-FAIL\ *) fail "${line#NB-TEST-FAIL }";;
+	NB-TEST-SKIP\ *) echo "SKIP ${line#NB-TEST-SKIP }";;
+	esac
+done < <(grep -o 'NB-TEST-\(PASS\|FAIL\|SKIP\) .*' <<<"$clean")
+
+if [ "$qrc" -eq 124 ] || [ "$qrc" -eq 137 ]; then
+	fail "vm:timeout QEMU killed after ${timeout}s (hang)"
+elif [ "$qrc" -ne 0 ]; then
+	fail "vm:qemu-exit QEMU exited with status $qrc: $(grep -m1 '^qemu-system' <<<"$clean")"
+fi
+
+bad=$(grep -E -f "$here/bad-patterns.txt" <<<"$clean")
+for re in "${allows[@]}"; do
+	[ -n "$bad" ] && bad=$(grep -Ev -- "$re" <<<"$bad")
+done
+if [ -n "$bad" ]; then
+	fail "vm:kernel-log $(wc -l <<<"$bad") bad line(s), first: $(head -n1 <<<"$bad")"
+	head -n 10 <<<"$bad" | sed 's/^/  | /'
+fi
+
+grep -q '^NB-VM-END$' <<<"$clean" || fail "vm:no-end-marker NB-VM-END never printed (crash, panic or hang)"
+[ $((passed + failed)) -gt 0 ] || fail "vm:no-tests the suite reported no test"
+
+uptime=$(sed -n 's/^NB-VM-UPTIME //p' <<<"$clean" | tail -n1)
+printf 'vm: wall %.1fs (QEMU start to exit), guest uptime at end %ss\n' "$elapsed" "${uptime:-?}"
+echo "vm: log $log"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
