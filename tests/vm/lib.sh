@@ -65,19 +65,22 @@ nb_node_cpus() { cat "/sys/devices/system/node/node$1/cpulist"; }
 
 nb_node_mem_kb() { sed -n 's/.*MemTotal: *\([0-9]*\) kB/\1/p' "/sys/devices/system/node/node$1/meminfo"; }
 
-# nb_node_range N: "0xSTART-0xEND" (end exclusive) over the node's online memory blocks.
-# Spans holes, so it is the node's physical extent, not its size.
+# nb_node_range N: "0xSTART-0xEND" (end exclusive): the span of the node's populated zones in
+# /proc/zoneinfo. Holes inside the span are included, so this is the extent, not the size.
 nb_node_range() {
-	_bs=$((0x$(cat /sys/devices/system/memory/block_size_bytes)))
-	_lo= _hi=
-	for _m in /sys/devices/system/node/node$1/memory[0-9]*; do
-		[ -e "$_m" ] || continue
-		_i=${_m##*/memory}
-		if [ -z "$_lo" ] || [ "$_i" -lt "$_lo" ]; then _lo=$_i; fi
-		if [ -z "$_hi" ] || [ "$_i" -gt "$_hi" ]; then _hi=$_i; fi
-	done
-	[ -n "$_lo" ] || { echo "none"; return 1; }
-	printf '%#x-%#x\n' $((_lo * _bs)) $(((_hi + 1) * _bs))
+	# awk only finds the pfns: busybox awk formats %x through a 32-bit int.
+	set -- $(awk -v node="$1" '
+		$1 == "Node" { cur = $2; sub(",", "", cur); next }
+		cur != node { next }
+		$1 == "spanned" { spanned = $2 }
+		$1 == "start_pfn:" && spanned > 0 {
+			end = $2 + spanned
+			if (lo == "" || $2 < lo) lo = $2
+			if (hi == "" || end > hi) hi = end
+		}
+		END { if (lo != "") print lo, hi }' /proc/zoneinfo)
+	[ $# -eq 2 ] || { echo none; return 1; }
+	printf '0x%x-0x%x\n' $(($1 * 4096)) $(($2 * 4096))
 }
 
 nb_print_topology() {
@@ -98,7 +101,7 @@ nb_cmdline_get() {
 }
 
 # nb_check_topology: compare what the kernel sees with what run.sh asked QEMU for
-# (nb_nodes=, nb_cpuless=, nb_dist= on the command line). One test line per property.
+# (nb_nodes=, nb_cpuless=, nb_high=, nb_dist= on the command line). One test line per property.
 nb_check_topology() {
 	_want=$(nb_cmdline_get nb_nodes) || { nb_skip topology "no nb_nodes= on cmdline"; return 0; }
 	_got=$(nb_node_count)
@@ -115,6 +118,12 @@ nb_check_topology() {
 		esac
 	done
 	if [ -z "$_bad" ]; then nb_pass topology-cpus; else nb_fail topology-cpus "$_bad"; fi
+
+	for _n in $(nb_cmdline_get nb_high | tr ',' ' '); do
+		_r=$(nb_node_range "$_n")
+		if [ $((${_r%-*})) -ge $((1 << 32)) ]; then nb_pass "topology-node$_n-above-4g"
+		else nb_fail "topology-node$_n-above-4g" "node$_n spans $_r"; fi
+	done
 
 	_dist=$(nb_cmdline_get nb_dist) || return 0
 	_n=0 _bad=

@@ -9,7 +9,8 @@
 #   TOPO_ARGS      array of QEMU arguments (-smp, memory backends, -numa ...)
 #   TOPO_EXPECT    kernel cmdline words telling the guest what it should see, checked by
 #                  nb_check_topology in lib.sh:
-#                    nb_topo=NAME nb_nodes=N nb_cpuless=a,b nb_dist=row0/row1/...
+#                    nb_topo=NAME nb_nodes=N nb_cpuless=a,b nb_high=a,b nb_dist=row0/row1/...
+#                  (nb_high: nodes whose memory must start at or above 4 GiB)
 #
 # Physical layout on the default "pc" machine: nodes are laid out in order from 0; once RAM
 # reaches 3.5 GiB QEMU keeps only 3 GiB below 4 GiB and places the rest from 4 GiB up, so in
@@ -46,7 +47,7 @@ _nb_dist() {
 }
 
 nb_topology() {
-	TOPO_DESC= TOPO_MEM_MB=0 TOPO_CPUS=0 TOPO_ARGS=() TOPO_DIST= TOPO_CPULESS=
+	TOPO_DESC= TOPO_MEM_MB=0 TOPO_CPUS=0 TOPO_ARGS=() TOPO_DIST= TOPO_CPULESS= TOPO_HIGH=
 	local nodes
 	case "$1" in
 	2node)
@@ -62,6 +63,7 @@ nb_topology() {
 		_nb_node 1 1024 1
 		_nb_node 2 1024 2
 		_nb_node 3 1024 3
+		TOPO_HIGH=3
 		# A chain 0-1-2-3: every pair has a distinct distance, so a fallback order built
 		# from the wrong row (or a transposed matrix) shows up.
 		_nb_dist "10 16 22 28" \
@@ -82,6 +84,7 @@ nb_topology() {
 		TOPO_CPUS=2 nodes=2
 		_nb_node 0 3072 0
 		_nb_node 1 1024 1
+		TOPO_HIGH=1
 		;;
 	*)
 		echo "unknown topology '$1' (known: $NB_TOPOLOGIES)" >&2
@@ -91,6 +94,7 @@ nb_topology() {
 	TOPO_ARGS=(-smp "$TOPO_CPUS,sockets=$TOPO_CPUS,cores=1,threads=1" "${TOPO_ARGS[@]}")
 	TOPO_EXPECT="nb_topo=$1 nb_nodes=$nodes"
 	[ -n "$TOPO_CPULESS" ] && TOPO_EXPECT+=" nb_cpuless=$TOPO_CPULESS"
+	[ -n "$TOPO_HIGH" ] && TOPO_EXPECT+=" nb_high=$TOPO_HIGH"
 	[ -n "$TOPO_DIST" ] && TOPO_EXPECT+=" nb_dist=$TOPO_DIST"
 	return 0
 }
