@@ -35,4 +35,31 @@ static inline void nb_vm_flags_clear(struct vm_area_struct *vma, unsigned long f
 }
 #endif
 
+/* huge_fault took an enum page_entry_size until 6.6, then the mapping order. NB_HUGE_FAULT
+ * declares a handler `fn(struct vm_fault *vmf, unsigned int order)` with the right shape. */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 6, 0)
+#define NB_DEFINE_HUGE_FAULT(name, impl) \
+	static vm_fault_t name(struct vm_fault *vmf, unsigned int order) \
+	{ \
+		return impl(vmf, order); \
+	}
+#else
+#define NB_DEFINE_HUGE_FAULT(name, impl) \
+	static vm_fault_t name(struct vm_fault *vmf, enum page_entry_size pe) \
+	{ \
+		return impl(vmf, pe == PE_SIZE_PUD ? PUD_SHIFT - PAGE_SHIFT : \
+				 pe == PE_SIZE_PMD ? PMD_SHIFT - PAGE_SHIFT : 0); \
+	}
+#endif
+
+/* The mm's own unmapped-area search: a hook in the mm_struct until 6.10. */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 10, 0)
+#include <linux/sched/mm.h>
+#define nb_mm_get_unmapped_area(file, addr, len, pgoff, flags) \
+	mm_get_unmapped_area(current->mm, file, addr, len, pgoff, flags)
+#else
+#define nb_mm_get_unmapped_area(file, addr, len, pgoff, flags) \
+	current->mm->get_unmapped_area(file, addr, len, pgoff, flags)
+#endif
+
 #endif /* NB_COMPAT_H */

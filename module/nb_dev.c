@@ -1,112 +1,133 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * nb_dev.c - /dev/numabuddy: open, ioctl, mmap and the fault handler.
+ * nb_dev.c - /dev/numabuddy: open, ioctl, mmap and the fault handlers.
  *
- * Each open file description owns the blocks it allocates (struct nb_file). A block has an
- * offset in a device-wide offset space that is never reused, so unmap_mapping_range() on the
- * device's mapping zaps exactly that block in every process that mapped it, and a stale
- * mapping can never reach a later block.
+ * Each open file description has an nb_space (mm_core/nb_space.h): its blocks and reserved
+ * ranges, the software page table over its offset space, its quotas. mm_core decides what a
+ * fault gets; this file only translates between Linux and mm_core:
+ *   - every open file gets its own S_DAX anonymous inode as f_mapping (nb_fs.c), so PMD/PUD
+ *     faults reach us and unmap_mapping_range() zaps exactly this file's mappings;
+ *   - zap_lock orders faults against frees and migrations: a fault holds it for read from
+ *     nb_space_fault() until its entry is inserted; FREE/MIGRATE hold it for write from the
+ *     phase-1 call until the zap is done, so no stale entry survives the zap;
+ *   - a fault on a migrating range sleeps on migrate_wq until the copy is over.
  */
 #include <linux/capability.h>
 #include <linux/fs.h>
-#include <linux/maple_tree.h>
+#include <linux/ktime.h>
 #include <linux/miscdevice.h>
+#include <linux/mman.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/nospec.h>
+#include <linux/pfn_t.h>
 #include <linux/rwsem.h>
 #include <linux/sched.h>
+#include <linux/sched/signal.h>
+#include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
+#include <linux/wait.h>
 
 /* nb_core.h before the uapi header: both spell the policies NB_POLICY_*, as an enum in the
  * core and as macros in the ABI; the values must agree. */
 #include "nb_internal.h"
+#include "nb_space.h"
 #include "nb_compat.h"
 #include "numabuddy.h"
 
 static_assert(NB_POLICY_LOCAL == 0 && NB_POLICY_PREFERRED == 1 && NB_POLICY_BIND == 2 &&
 	      NB_POLICY_INTERLEAVE == 3);
+static_assert(NB_ALLOC_CONTIG == NB_SPACE_CONTIG && NB_ALLOC_LOW4G == NB_SPACE_LOW4G &&
+	      NB_ALLOC_HUGE_2M == NB_SPACE_HUGE_2M && NB_ALLOC_HUGE_1G == NB_SPACE_HUGE_1G &&
+	      NB_ALLOC_POPULATE == NB_SPACE_POPULATE && NB_ALLOC_NOZERO == NB_SPACE_NOZERO &&
+	      NB_ALLOC_FLAGS_ALL == NB_SPACE_FLAGS_ALL);
 
-struct nb_block {
-	unsigned long pgoff;   /* first page of the block in the offset space */
-	u64 pfn;
-	u64 nr_frames;
-	int node;
-	u32 flags;
-};
+#define NB_BATCH_MAX 4096
+#define NB_BENCH_MAX_ITERATIONS (1ULL << 24)
 
 struct nb_file {
-	struct rw_semaphore lock;   /* faults read, FREE/ALLOC write */
-	struct maple_tree blocks;   /* pgoff range -> struct nb_block */
-	u64 node_bytes[NB_MAX_NODES];
-	struct file *file;
+	struct nb_space *space;
+	struct rw_semaphore zap_lock;
+	wait_queue_head_t migrate_wq;
+	atomic_t migrate_gen;        /* bumped after every migration, wakes waiting faults */
+	struct inode *inode;         /* this file's S_DAX mapping host */
 };
 
-/* Device-wide offset cursor, in pages; 0 is never handed out. */
-static atomic64_t nb_next_pgoff = ATOMIC64_INIT(1);
+atomic64_t nb_stat_migrations, nb_stat_migrated_bytes, nb_stat_quota_refusals;
 
 static bool nb_is_zero(const void *p, size_t n)
 {
 	return !memchr_inv(p, 0, n);
 }
 
-/* Zero a block before user space sees it: no data ever crosses between processes. */
-static void nb_zero_frames(u64 pfn, u64 nr)
+static u64 nb_node_pool_bytes(int node)
 {
-	const u64 step = 512; /* 2 MiB between reschedules */
+	struct nb_node_stats ns;
 
-	while (nr) {
-		u64 n = min(nr, step);
-
-		memset(pfn_to_kaddr(pfn), 0, n << PAGE_SHIFT);
-		pfn += n;
-		nr -= n;
-		cond_resched();
-	}
+	if (nb_node_stats(nb_core, node, &ns))
+		return 0;
+	return ns.total_frames << PAGE_SHIFT;
 }
 
-static int nb_open(struct inode *inode, struct file *file)
+static int nb_open(struct inode *devinode, struct file *file)
 {
-	struct nb_file *nf = kzalloc(sizeof(*nf), GFP_KERNEL);
+	struct nb_file *nf;
+	int node, err;
 
+	nf = kzalloc(sizeof(*nf), GFP_KERNEL);
 	if (!nf)
 		return -ENOMEM;
-	init_rwsem(&nf->lock);
-	mt_init(&nf->blocks);
-	nf->file = file;
+	init_rwsem(&nf->zap_lock);
+	init_waitqueue_head(&nf->migrate_wq);
+	nf->inode = nb_fs_inode_new();
+	if (IS_ERR(nf->inode)) {
+		err = PTR_ERR(nf->inode);
+		goto err_free;
+	}
+	err = nb_space_create(nb_core, -1, NB_CTX_SLEEP, &nf->space);
+	if (err)
+		goto err_inode;
+	/* One file cannot drain a pool: each node's share is capped by fd_quota_pct. */
+	for (node = 0; node < NB_MAX_NODES && node < nr_node_ids; node++) {
+		u64 pool = nb_node_pool_bytes(node);
+
+		if (pool && nb_param_fd_quota_pct < 100)
+			nb_space_set_quota(nf->space, node,
+					   div_u64(pool * nb_param_fd_quota_pct, 100));
+	}
+	file->f_mapping = nf->inode->i_mapping;
 	file->private_data = nf;
 	return 0;
+
+err_inode:
+	iput(nf->inode);
+err_free:
+	kfree(nf);
+	return err;
 }
 
-static void nb_block_release(struct nb_file *nf, struct nb_block *b)
-{
-	int err = nb_free_range(nb_core, b->pfn, b->nr_frames);
-
-	WARN_ON_ONCE(err);
-	nf->node_bytes[b->node] -= b->nr_frames << PAGE_SHIFT;
-	kfree(b);
-}
-
-/* Last reference gone: no mapping can exist any more (a VMA holds the file). */
-static int nb_release(struct inode *inode, struct file *file)
+/* Last reference gone: no mapping can exist any more (every VMA holds the file). */
+static int nb_release(struct inode *devinode, struct file *file)
 {
 	struct nb_file *nf = file->private_data;
-	unsigned long index = 0;
-	struct nb_block *b;
 
-	mt_for_each(&nf->blocks, b, index, ULONG_MAX)
-		nb_block_release(nf, b);
-	mtree_destroy(&nf->blocks);
+	nb_space_destroy(nf->space, NB_CTX_SLEEP);
+	iput(nf->inode);
 	kfree(nf);
 	return 0;
 }
 
+static void nb_zap(void *arg, nb_u64 start, nb_u64 len)
+{
+	struct nb_file *nf = arg;
+
+	unmap_mapping_range(nf->inode->i_mapping, start, len, 1);
+}
+
 static int nb_policy_from_user(const struct nb_alloc *a, struct nb_policy *pol)
 {
-	u64 valid_nodes = nb_nodes_with_memory(nb_core);
-
 	if (a->policy > NB_POLICY_INTERLEAVE)
 		return -EINVAL;
 	if (a->node < -1 || a->node >= (int)nr_node_ids || a->node >= NB_MAX_NODES)
@@ -118,117 +139,112 @@ static int nb_policy_from_user(const struct nb_alloc *a, struct nb_policy *pol)
 	pol->node = a->node;
 	pol->nodemask = a->nodemask;
 	if (pol->mode == NB_POLICY_BIND && !pol->nodemask)
-		pol->nodemask = a->node >= 0 ? BIT_ULL(a->node) :
-			BIT_ULL(nb_current_cpu_node(nb_core));
+		pol->nodemask = BIT_ULL(a->node >= 0 ? a->node : nb_current_cpu_node(nb_core));
 	if (pol->mode == NB_POLICY_INTERLEAVE && !pol->nodemask)
-		pol->nodemask = valid_nodes;
+		pol->nodemask = nb_nodes_with_memory(nb_core);
 	return 0;
 }
 
-static int nb_ioctl_version(struct nb_file *nf, void *data)
+/* Validate an ALLOC/RESERVE request; returns its size in bytes through *bytes. */
+static int nb_alloc_check(const struct nb_alloc *a, u64 *bytes)
 {
-	struct nb_version *v = data;
-
-	v->abi_major = NB_ABI_MAJOR;
-	v->abi_minor = NB_ABI_MINOR;
-	v->features = 0;
-	v->nr_node_ids = nr_node_ids;
-	v->max_order = NB_DEFAULT_MAX_ORDER;
-	v->page_size = PAGE_SIZE;
-	v->nodes_with_pool = nb_nodes_with_memory(nb_core);
-	return 0;
-}
-
-static int nb_ioctl_alloc(struct nb_file *nf, void *data)
-{
-	struct nb_alloc *a = data;
-	struct nb_policy pol;
-	struct nb_block *b;
-	nb_u64 pfn;
-	u64 bytes;
-	int node, err;
-
 	if (a->pad || !nb_is_zero(a->reserved, sizeof(a->reserved)))
 		return -EINVAL;
+	if (a->offset || a->alloc_size || a->node_out)
+		return -EINVAL; /* outputs must come in zeroed: catches reused structs */
 	if (a->flags & ~NB_ALLOC_FLAGS_ALL)
+		return -EINVAL;
+	if ((a->flags & NB_ALLOC_HUGE_2M) && (a->flags & NB_ALLOC_HUGE_1G))
 		return -EINVAL;
 	if ((a->flags & NB_ALLOC_NOZERO) && !capable(CAP_SYS_ADMIN))
 		return -EPERM;
 	if (a->size) {
 		if (a->size > (1ULL << 46))
 			return -EINVAL;
-		bytes = PAGE_ALIGN(a->size);
+		*bytes = PAGE_ALIGN(a->size);
+		if (a->order)
+			return -EINVAL; /* one or the other */
 	} else {
-		if (a->order > NB_DEFAULT_MAX_ORDER)
+		if (a->order > nb_param_max_order)
 			return -EINVAL;
-		bytes = (u64)PAGE_SIZE << a->order;
+		*bytes = (u64)PAGE_SIZE << a->order;
 	}
-	err = nb_policy_from_user(a, &pol);
-	if (err)
-		return err;
-
-	b = kzalloc(sizeof(*b), GFP_KERNEL);
-	if (!b)
-		return -ENOMEM;
-	err = nb_alloc_contig(nb_core, bytes >> PAGE_SHIFT, &pol,
-			      (a->flags & NB_ALLOC_LOW4G) ? NB_AF_LOW4G : 0, NB_CTX_SLEEP,
-			      &pfn, &node);
-	if (err) {
-		kfree(b);
-		return err;
-	}
-	if (!(a->flags & NB_ALLOC_NOZERO))
-		nb_zero_frames(pfn, bytes >> PAGE_SHIFT);
-	b->pfn = pfn;
-	b->nr_frames = bytes >> PAGE_SHIFT;
-	b->node = node;
-	b->flags = a->flags;
-	b->pgoff = atomic64_fetch_add(b->nr_frames, &nb_next_pgoff);
-
-	down_write(&nf->lock);
-	err = mtree_insert_range(&nf->blocks, b->pgoff, b->pgoff + b->nr_frames - 1, b,
-				 GFP_KERNEL);
-	if (!err)
-		nf->node_bytes[node] += bytes;
-	up_write(&nf->lock);
-	if (err) {
-		nb_free_range(nb_core, pfn, b->nr_frames);
-		kfree(b);
-		return err;
-	}
-	a->offset = (u64)b->pgoff << PAGE_SHIFT;
-	a->alloc_size = bytes;
-	a->node_out = page_to_nid(pfn_to_page(pfn));
 	return 0;
 }
 
-/* Undo a successful ALLOC whose result could not be copied back to user space. */
-static void nb_undo_alloc(struct nb_file *nf, void *data);
+static void nb_count_error(int err)
+{
+	if (err == -EDQUOT)
+		atomic64_inc(&nb_stat_quota_refusals);
+}
+
+static void nb_fill_alloc_out(struct nb_file *nf, struct nb_alloc *a, nb_u64 offset)
+{
+	struct nb_space_info info;
+
+	a->offset = offset;
+	a->node_out = -1;
+	if (nb_space_query(nf->space, offset, &info) == 0) {
+		a->alloc_size = info.size;
+		/* The node as the kernel sees the frame, not as mm_core says. */
+		if (info.first_pfn != ~0ULL && pfn_valid(info.first_pfn))
+			a->node_out = page_to_nid(pfn_to_page(info.first_pfn));
+	}
+}
+
+static int nb_do_alloc(struct nb_file *nf, struct nb_alloc *a, bool reserve)
+{
+	struct nb_policy pol;
+	nb_u64 offset;
+	u64 bytes;
+	int err;
+
+	err = nb_alloc_check(a, &bytes);
+	if (!err)
+		err = nb_policy_from_user(a, &pol);
+	if (err)
+		return err;
+	if (reserve)
+		err = nb_space_reserve(nf->space, bytes, &pol, a->flags, raw_smp_processor_id(),
+				       NB_CTX_SLEEP, &offset);
+	else
+		err = nb_space_alloc(nf->space, bytes, &pol, a->flags, NB_CTX_SLEEP, &offset);
+	if (err) {
+		nb_count_error(err);
+		return err;
+	}
+	nb_fill_alloc_out(nf, a, offset);
+	return 0;
+}
+
+static int nb_ioctl_alloc(struct nb_file *nf, void *data)
+{
+	return nb_do_alloc(nf, data, false);
+}
+
+static int nb_ioctl_reserve(struct nb_file *nf, void *data)
+{
+	return nb_do_alloc(nf, data, true);
+}
 
 static int nb_free_offset(struct nb_file *nf, u64 offset)
 {
-	struct nb_block *b;
+	nb_u64 start, len;
+	int err;
 
-	if (offset & ~PAGE_MASK)
-		return -EINVAL;
-	down_write(&nf->lock);
-	b = mtree_load(&nf->blocks, offset >> PAGE_SHIFT);
-	if (!b || b->pgoff != offset >> PAGE_SHIFT) {
-		up_write(&nf->lock);
-		return -ENOENT;
-	}
-	mtree_erase(&nf->blocks, b->pgoff);
-	up_write(&nf->lock);
-	/* No fault can insert this block any more; remove what earlier faults inserted in every
-	 * process, then give the frames back. */
-	unmap_mapping_range(nf->file->f_mapping, (loff_t)b->pgoff << PAGE_SHIFT,
-			    (loff_t)b->nr_frames << PAGE_SHIFT, 1);
-	down_write(&nf->lock);
-	nb_block_release(nf, b);
-	up_write(&nf->lock);
-	return 0;
+	/* Phase 1 and the zap under zap_lock: a fault that got a frame of this range before
+	 * phase 1 has inserted it by the time we hold the lock, so the zap removes it. */
+	down_write(&nf->zap_lock);
+	err = nb_space_free_begin(nf->space, offset, &start, &len);
+	if (!err)
+		nb_zap(nf, start, len);
+	up_write(&nf->zap_lock);
+	if (err)
+		return err;
+	return nb_space_free_finish(nf->space, offset, NB_CTX_SLEEP);
 }
 
+/* Undo a successful ALLOC/RESERVE whose result could not be copied back to user space. */
 static void nb_undo_alloc(struct nb_file *nf, void *data)
 {
 	nb_free_offset(nf, ((struct nb_alloc *)data)->offset);
@@ -240,36 +256,120 @@ static int nb_ioctl_free(struct nb_file *nf, void *data)
 
 	if (!nb_is_zero(f->reserved, sizeof(f->reserved)))
 		return -EINVAL;
+	if (f->offset & ~PAGE_MASK)
+		return -EINVAL;
 	return nb_free_offset(nf, f->offset);
+}
+
+static int nb_ioctl_alloc_batch(struct nb_file *nf, void *data)
+{
+	struct nb_alloc_batch *b = data;
+	struct nb_alloc __user *ureq;
+	unsigned int i, esize;
+	int err = 0;
+
+	if (b->pad || b->done || !nb_is_zero(b->reserved, sizeof(b->reserved)))
+		return -EINVAL;
+	if (!b->count || b->count > NB_BATCH_MAX)
+		return -EINVAL;
+	/* Entries as the caller knows them: at least up to node_out, at most a page. */
+	if (b->entry_size < offsetofend(struct nb_alloc, node_out) || b->entry_size > PAGE_SIZE)
+		return -EINVAL;
+	esize = b->entry_size;
+	for (i = 0; i < b->count; i++) {
+		struct nb_alloc a = { 0 };
+		void __user *uentry = u64_to_user_ptr(b->reqs) + (u64)i * esize;
+
+		ureq = uentry;
+		if (esize > sizeof(a)) {
+			err = check_zeroed_user(uentry + sizeof(a), esize - sizeof(a));
+			if (err <= 0) {
+				err = err ? err : -E2BIG;
+				break;
+			}
+		}
+		if (copy_from_user(&a, uentry, min_t(size_t, esize, sizeof(a)))) {
+			err = -EFAULT;
+			break;
+		}
+		err = nb_do_alloc(nf, &a, false);
+		if (err)
+			break;
+		if (copy_to_user(uentry, &a, min_t(size_t, esize, sizeof(a)))) {
+			nb_free_offset(nf, a.offset);
+			err = -EFAULT;
+			break;
+		}
+		if (fatal_signal_pending(current)) {
+			i++;
+			err = -EINTR;
+			break;
+		}
+	}
+	b->done = i;
+	/* Partial success is reported through done; the caller frees [0, done) or uses them. */
+	return i ? 0 : err;
 }
 
 static int nb_ioctl_query(struct nb_file *nf, void *data)
 {
 	struct nb_query *q = data;
-	struct nb_block *b;
-	int err = 0;
+	struct nb_space_info info;
+	int err, n;
 
 	if (q->pad || !nb_is_zero(q->reserved, sizeof(q->reserved)))
 		return -EINVAL;
 	if (q->offset & ~PAGE_MASK)
 		return -EINVAL;
-	down_read(&nf->lock);
-	b = mtree_load(&nf->blocks, q->offset >> PAGE_SHIFT);
-	if (!b || b->pgoff != q->offset >> PAGE_SHIFT) {
-		err = -ENOENT;
-		goto out;
-	}
-	q->size = b->nr_frames << PAGE_SHIFT;
-	/* The node as the kernel's own page tables see it, not as mm_core says. */
-	q->node = page_to_nid(pfn_to_page(b->pfn));
-	q->order = ilog2(b->nr_frames);
-	q->flags = b->flags;
-	q->nr_frames_4k = b->nr_frames;
-	if (q->node < ARRAY_SIZE(q->node_bytes))
-		q->node_bytes[q->node] = q->size;
-	q->phys_addr = capable(CAP_SYS_ADMIN) ? PFN_PHYS(b->pfn) : 0;
-out:
-	up_read(&nf->lock);
+	err = nb_space_query(nf->space, q->offset, &info);
+	if (err)
+		return err;
+	if (info.offset != q->offset)
+		return -ENOENT; /* handles are range starts */
+	q->size = info.size;
+	q->node = -1;
+	if (info.first_pfn != ~0ULL && pfn_valid(info.first_pfn))
+		q->node = page_to_nid(pfn_to_page(info.first_pfn));
+	q->order = info.max_frame_order;
+	q->flags = info.flags;
+	q->nr_frames_4k = info.populated_bytes >> PAGE_SHIFT;
+	q->mapped_4k = info.leaf_bytes[0];
+	q->mapped_2m = info.leaf_bytes[1];
+	q->mapped_1g = info.leaf_bytes[2];
+	q->phys_addr = (capable(CAP_SYS_ADMIN) && info.first_pfn != ~0ULL) ?
+		PFN_PHYS(info.first_pfn) : 0;
+	for (n = 0; n < ARRAY_SIZE(q->node_bytes); n++)
+		q->node_bytes[n] = info.node_bytes[n];
+	return 0;
+}
+
+static int nb_ioctl_migrate(struct nb_file *nf, void *data)
+{
+	struct nb_migrate *m = data;
+	nb_u64 start, len, moved = 0;
+	int err;
+
+	if (m->pad || m->bytes_moved || !nb_is_zero(m->reserved, sizeof(m->reserved)))
+		return -EINVAL;
+	if (m->offset & ~PAGE_MASK)
+		return -EINVAL;
+	if (m->node < 0 || m->node >= NB_MAX_NODES || m->node >= nr_node_ids)
+		return -EINVAL;
+	down_write(&nf->zap_lock);
+	err = nb_space_migrate_begin(nf->space, m->offset, m->node, &start, &len);
+	if (!err)
+		nb_zap(nf, start, len);
+	up_write(&nf->zap_lock);
+	if (err)
+		return err;
+	/* The copy runs with no lock of ours held; faults on the range wait for migrate_gen. */
+	err = nb_space_migrate_finish(nf->space, m->offset, NB_CTX_SLEEP, &moved);
+	atomic_inc(&nf->migrate_gen);
+	wake_up_all(&nf->migrate_wq);
+	m->bytes_moved = moved;
+	atomic64_inc(&nb_stat_migrations);
+	atomic64_add(moved, &nb_stat_migrated_bytes);
+	nb_count_error(err);
 	return err;
 }
 
@@ -301,11 +401,89 @@ static int nb_ioctl_stats(struct nb_file *nf, void *data)
 	s->other_node = ns.other_node;
 	s->migrate_in = ns.migrate_in;
 	s->migrate_out = ns.migrate_out;
-	down_read(&nf->lock);
-	s->fd_bytes = nf->node_bytes[s->node];
-	up_read(&nf->lock);
-	s->fd_quota_bytes = s->total_bytes;
+	s->fd_bytes = nb_space_node_bytes(nf->space, s->node);
+	s->fd_quota_bytes = nb_space_quota(nf->space, s->node);
+	if (s->fd_quota_bytes == NB_SPACE_NO_QUOTA)
+		s->fd_quota_bytes = s->total_bytes;
 	return 0;
+}
+
+static int nb_ioctl_version(struct nb_file *nf, void *data)
+{
+	struct nb_version *v = data;
+
+	v->abi_major = NB_ABI_MAJOR;
+	v->abi_minor = NB_ABI_MINOR;
+	v->features = NB_FEAT_RESERVE | NB_FEAT_MIGRATE | NB_FEAT_BATCH | NB_FEAT_BENCH;
+	if (IS_ENABLED(CONFIG_FS_DAX) && IS_ENABLED(CONFIG_TRANSPARENT_HUGEPAGE))
+		v->features |= NB_FEAT_HUGE_PMD;
+	if (IS_ENABLED(CONFIG_FS_DAX) && IS_ENABLED(CONFIG_HAVE_ARCH_TRANSPARENT_HUGEPAGE_PUD))
+		v->features |= NB_FEAT_HUGE_PUD;
+	v->nr_node_ids = nr_node_ids;
+	v->max_order = nb_param_max_order;
+	v->page_size = PAGE_SIZE;
+	v->nodes_with_pool = nb_nodes_with_memory(nb_core);
+	return 0;
+}
+
+/* In-kernel allocator cost, numabuddy against the kernel's page allocator (issue: bench). */
+static int nb_ioctl_bench(struct nb_file *nf, void *data)
+{
+	struct nb_bench *b = data;
+	u64 i, t0, fails = 0;
+
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	if (b->pad || b->elapsed_ns || b->failures || !nb_is_zero(b->reserved, sizeof(b->reserved)))
+		return -EINVAL;
+	if (b->allocator > NB_BENCH_KERNEL || !b->iterations ||
+	    b->iterations > NB_BENCH_MAX_ITERATIONS)
+		return -EINVAL;
+	if (b->node < 0 || b->node >= NB_MAX_NODES || b->node >= nr_node_ids ||
+	    !node_online(b->node))
+		return -EINVAL;
+	if (b->order > nb_param_max_order ||
+	    (b->allocator == NB_BENCH_KERNEL && b->order > NB_KERNEL_MAX_ORDER))
+		return -EINVAL;
+
+	t0 = ktime_get_ns();
+	for (i = 0; i < b->iterations; i++) {
+		if (b->allocator == NB_BENCH_NUMABUDDY) {
+			nb_u64 pfn;
+
+			if (nb_buddy_alloc(nb_core, b->order, b->node, 0, NB_CTX_SLEEP, &pfn))
+				fails++;
+			else
+				nb_buddy_free(nb_core, pfn, b->order);
+		} else {
+			struct page *p = alloc_pages_node(b->node, GFP_KERNEL | __GFP_THISNODE |
+							  __GFP_NOWARN | __GFP_NORETRY, b->order);
+
+			if (!p)
+				fails++;
+			else
+				__free_pages(p, b->order);
+		}
+		if ((i & 1023) == 1023) {
+			if (fatal_signal_pending(current))
+				return -EINTR;
+			cond_resched();
+		}
+	}
+	b->elapsed_ns = ktime_get_ns() - t0;
+	b->failures = fails;
+	return 0;
+}
+
+static int nb_ioctl_walk(struct nb_file *nf, void *data)
+{
+	struct nb_walk *w = data;
+
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	if (w->pad || w->pad2 || !nb_is_zero(w->reserved, sizeof(w->reserved)))
+		return -EINVAL;
+	return nb_walk_user(w);
 }
 
 struct nb_ioctl_desc {
@@ -319,8 +497,13 @@ static const struct nb_ioctl_desc nb_ioctls[] = {
 	NB_IOCTL(NB_IOC_VERSION, nb_ioctl_version, NULL),
 	NB_IOCTL(NB_IOC_ALLOC, nb_ioctl_alloc, nb_undo_alloc),
 	NB_IOCTL(NB_IOC_FREE, nb_ioctl_free, NULL),
+	NB_IOCTL(NB_IOC_ALLOC_BATCH, nb_ioctl_alloc_batch, NULL),
 	NB_IOCTL(NB_IOC_QUERY, nb_ioctl_query, NULL),
+	NB_IOCTL(NB_IOC_RESERVE, nb_ioctl_reserve, nb_undo_alloc),
+	NB_IOCTL(NB_IOC_MIGRATE, nb_ioctl_migrate, NULL),
 	NB_IOCTL(NB_IOC_STATS, nb_ioctl_stats, NULL),
+	NB_IOCTL(NB_IOC_BENCH, nb_ioctl_bench, NULL),
+	NB_IOCTL(NB_IOC_WALK, nb_ioctl_walk, NULL),
 };
 
 union nb_ioctl_data {
@@ -332,6 +515,7 @@ union nb_ioctl_data {
 	struct nb_migrate migrate;
 	struct nb_stats stats;
 	struct nb_bench bench;
+	struct nb_walk walk;
 };
 
 /*
@@ -372,47 +556,151 @@ static long nb_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	return 0;
 }
 
-static vm_fault_t nb_fault(struct vm_fault *vmf)
+static vm_fault_t nb_errno_to_fault(int err)
 {
-	struct nb_file *nf = vmf->vma->vm_file->private_data;
-	struct nb_block *b;
-	vm_fault_t ret;
+	switch (err) {
+	case -ENOMEM:
+	case -EDQUOT:
+		nb_count_error(err);
+		return VM_FAULT_OOM;
+	default:
+		return VM_FAULT_SIGBUS;
+	}
+}
 
-	/* Lookup and insert under the lock: FREE removes the block under it before zapping, so
-	 * no fault can insert a frame that is about to go back to the pool. */
-	down_read(&nf->lock);
-	b = mtree_load(&nf->blocks, vmf->pgoff);
-	if (!b)
-		ret = VM_FAULT_SIGBUS;
-	else
-		ret = vmf_insert_pfn(vmf->vma, vmf->address, b->pfn + (vmf->pgoff - b->pgoff));
-	up_read(&nf->lock);
+/*
+ * The guide's paging_handle_fault, Linux side: ask mm_core what backs this offset (at most
+ * 2^order frames as one entry), insert it. The huge path falls back when the VMA cannot hold
+ * an aligned entry here or mm_core has only a smaller frame.
+ */
+static vm_fault_t nb_handle_fault(struct vm_fault *vmf, unsigned int order)
+{
+	struct vm_area_struct *vma = vmf->vma;
+	struct nb_file *nf = vma->vm_file->private_data;
+	unsigned long size = PAGE_SIZE << order;
+	unsigned long addr = vmf->address & ~(size - 1);
+	u64 offset = ((u64)vma->vm_pgoff << PAGE_SHIFT) + (addr - vma->vm_start);
+	struct nb_space_fault_result r;
+	vm_fault_t ret;
+	int gen, err;
+
+	if (order && (addr < vma->vm_start || addr + size > vma->vm_end || (offset & (size - 1))))
+		return VM_FAULT_FALLBACK;
+	for (;;) {
+		gen = atomic_read(&nf->migrate_gen);
+		down_read(&nf->zap_lock);
+		err = nb_space_fault(nf->space, offset, !!(vmf->flags & FAULT_FLAG_WRITE),
+				     raw_smp_processor_id(), order, NB_CTX_SLEEP, &r);
+		if (err != -EAGAIN)
+			break;
+		up_read(&nf->zap_lock);
+		/* Migrating: sleep until that migration ends, then ask again. */
+		if (wait_event_killable(nf->migrate_wq, atomic_read(&nf->migrate_gen) != gen))
+			return VM_FAULT_SIGBUS;
+	}
+	if (err) {
+		up_read(&nf->zap_lock);
+		return nb_errno_to_fault(err);
+	}
+	if (r.order != order) {
+		up_read(&nf->zap_lock);
+		return VM_FAULT_FALLBACK; /* only a smaller frame here: the PTE path maps it */
+	}
+	switch (order) {
+	case 0:
+		ret = vmf_insert_pfn(vma, addr, r.pfn);
+		break;
+	case PMD_SHIFT - PAGE_SHIFT:
+		ret = vmf_insert_pfn_pmd(vmf, pfn_to_pfn_t(r.pfn), r.writable);
+		break;
+#ifdef CONFIG_HAVE_ARCH_TRANSPARENT_HUGEPAGE_PUD
+	case PUD_SHIFT - PAGE_SHIFT:
+		ret = vmf_insert_pfn_pud(vmf, pfn_to_pfn_t(r.pfn), r.writable);
+		break;
+#endif
+	default:
+		ret = VM_FAULT_FALLBACK;
+		break;
+	}
+	up_read(&nf->zap_lock);
 	return ret;
 }
 
+static vm_fault_t nb_fault(struct vm_fault *vmf)
+{
+	return nb_handle_fault(vmf, 0);
+}
+
+NB_DEFINE_HUGE_FAULT(nb_huge_fault, nb_handle_fault)
+
 static const struct vm_operations_struct nb_vm_ops = {
 	.fault = nb_fault,
+	.huge_fault = nb_huge_fault,
 };
 
 static int nb_mmap(struct file *file, struct vm_area_struct *vma)
 {
 	struct nb_file *nf = file->private_data;
-	unsigned long pages = vma_pages(vma);
-	struct nb_block *b;
-	int err = 0;
+	u64 offset = (u64)vma->vm_pgoff << PAGE_SHIFT;
+	u64 len = vma->vm_end - vma->vm_start;
+	struct nb_space_info info;
+	int err;
 
 	if (!(vma->vm_flags & VM_SHARED))
 		return -EINVAL; /* a private copy-on-write view of pool memory makes no sense */
-	down_read(&nf->lock);
-	b = mtree_load(&nf->blocks, vma->vm_pgoff);
-	if (!b || vma->vm_pgoff + pages > b->pgoff + b->nr_frames)
-		err = -EINVAL;
-	up_read(&nf->lock);
+	err = nb_space_query(nf->space, offset, &info);
 	if (err)
-		return err;
+		return -EINVAL;
+	if (info.state != NB_SPACE_STATE_LIVE && info.state != NB_SPACE_STATE_MIGRATING)
+		return -EINVAL;
+	if (offset + len > info.offset + info.size || offset + len < offset)
+		return -EINVAL;
 	nb_vm_flags_set(vma, VM_PFNMAP | VM_IO | VM_DONTEXPAND | VM_DONTDUMP);
 	vma->vm_ops = &nb_vm_ops;
 	return 0;
+}
+
+/* Place mappings so that 2 MiB / 1 GiB entries fit (drivers/dax/device.c does the same). */
+static unsigned long nb_get_unmapped_area(struct file *file, unsigned long addr,
+					  unsigned long len, unsigned long pgoff,
+					  unsigned long flags)
+{
+	struct nb_file *nf = file->private_data;
+	u64 off = (u64)pgoff << PAGE_SHIFT;
+	unsigned long align, len_align, res;
+
+	align = nb_space_huge_align(nf->space, off, len);
+	if (align <= PAGE_SIZE || (flags & MAP_FIXED))
+		goto plain;
+	len_align = len + align;
+	if (len_align < len)
+		goto plain;
+	res = nb_mm_get_unmapped_area(file, addr, len_align, pgoff, flags);
+	if (IS_ERR_VALUE(res))
+		goto plain;
+	return res + ((off - res) & (align - 1));
+plain:
+	return nb_mm_get_unmapped_area(file, addr, len, pgoff, flags);
+}
+
+static void nb_show_fdinfo(struct seq_file *m, struct file *file)
+{
+	struct nb_file *nf = file->private_data;
+	int node;
+
+	for (node = 0; node < NB_MAX_NODES && node < nr_node_ids; node++) {
+		u64 bytes = nb_space_node_bytes(nf->space, node);
+		u64 quota = nb_space_quota(nf->space, node);
+
+		if (!bytes && !nb_node_pool_bytes(node))
+			continue;
+		seq_printf(m, "numabuddy-node%d:\t%llu kB", node, bytes >> 10);
+		if (quota != NB_SPACE_NO_QUOTA)
+			seq_printf(m, " (quota %llu kB)", quota >> 10);
+		seq_putc(m, '\n');
+	}
+	seq_printf(m, "numabuddy-table-pages:\t%llu\n",
+		   (unsigned long long)nb_space_table_pages(nf->space));
 }
 
 static const struct file_operations nb_fops = {
@@ -422,6 +710,8 @@ static const struct file_operations nb_fops = {
 	.unlocked_ioctl = nb_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
 	.mmap = nb_mmap,
+	.get_unmapped_area = nb_get_unmapped_area,
+	.show_fdinfo = nb_show_fdinfo,
 };
 
 static struct miscdevice nb_misc = {

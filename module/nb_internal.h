@@ -3,6 +3,7 @@
 #ifndef NB_INTERNAL_H
 #define NB_INTERNAL_H
 
+#include <linux/atomic.h>
 #include <linux/types.h>
 
 #include "nb_core.h"
@@ -22,9 +23,19 @@ void nb_pools_release(struct nb_pools *p);
 
 /* The device. */
 extern struct nb_core *nb_core;
-extern unsigned int nb_param_quota_mb;
+extern unsigned int nb_param_fd_quota_pct, nb_param_max_order;
 int nb_dev_register(void);
 void nb_dev_unregister(void);
+
+int nb_fs_init(void);
+void nb_fs_exit(void);
+struct inode *nb_fs_inode_new(void);
+
+struct nb_walk;
+int nb_walk_user(struct nb_walk *w);
+
+/* Counters for debugfs, across all files. */
+extern atomic64_t nb_stat_migrations, nb_stat_migrated_bytes, nb_stat_quota_refusals;
 
 void nb_debugfs_init(void);
 void nb_debugfs_exit(void);

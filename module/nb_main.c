@@ -23,13 +23,14 @@ static unsigned long long nodes = ~0ULL;
 module_param(nodes, ullong, 0444);
 MODULE_PARM_DESC(nodes, "Bitmask of the nodes that get a pool (default: every node with memory)");
 
-static unsigned int max_order = NB_DEFAULT_MAX_ORDER;
-module_param(max_order, uint, 0444);
+unsigned int nb_param_max_order = NB_DEFAULT_MAX_ORDER;
+module_param_named(max_order, nb_param_max_order, uint, 0444);
 MODULE_PARM_DESC(max_order, "Largest block order, 2^order pages (default 18 = 1 GiB)");
 
-unsigned int nb_param_quota_mb;
-module_param_named(quota_mb, nb_param_quota_mb, uint, 0644);
-MODULE_PARM_DESC(quota_mb, "Per-open-file limit per node in MiB (0 = the whole pool)");
+unsigned int nb_param_fd_quota_pct = 75;
+module_param_named(fd_quota_pct, nb_param_fd_quota_pct, uint, 0644);
+MODULE_PARM_DESC(fd_quota_pct,
+		 "Share of each node's pool one open file may hold, in percent (default 75; 100 = no limit); applies to files opened later");
 
 struct nb_core *nb_core;
 static struct nb_pools nb_pools;
@@ -39,8 +40,9 @@ static int __init nb_init(void)
 	struct nb_bootinfo bi = { 0 };
 	int err;
 
-	if (max_order > NB_ORDER_LIMIT) {
-		pr_err("numabuddy: max_order=%u is above the limit %d\n", max_order, NB_ORDER_LIMIT);
+	if (nb_param_max_order > NB_ORDER_LIMIT) {
+		pr_err("numabuddy: max_order=%u is above the limit %d\n",
+		       nb_param_max_order, NB_ORDER_LIMIT);
 		return -EINVAL;
 	}
 	err = nb_pools_reserve(&nb_pools, pool_mb, nodes);
@@ -49,20 +51,25 @@ static int __init nb_init(void)
 
 	bi.regions = nb_pools.regions;
 	bi.nr_regions = nb_pools.nr_regions;
-	bi.max_order = max_order;
+	bi.max_order = nb_param_max_order;
 	err = nb_core_create(&bi, &nb_core);
 	if (err) {
 		pr_err("numabuddy: mm_core refused the pools: %d\n", err);
 		goto err_pools;
 	}
-	err = nb_dev_register();
+	err = nb_fs_init();
 	if (err)
 		goto err_core;
+	err = nb_dev_register();
+	if (err)
+		goto err_fs;
 	nb_debugfs_init();
 	pr_info("numabuddy: %lu MiB per node on %u region(s), max order %u\n", pool_mb,
-		nb_pools.nr_regions, max_order);
+		nb_pools.nr_regions, nb_param_max_order);
 	return 0;
 
+err_fs:
+	nb_fs_exit();
 err_core:
 	nb_core_destroy(nb_core);
 err_pools:
@@ -74,6 +81,7 @@ static void __exit nb_exit(void)
 {
 	nb_debugfs_exit();
 	nb_dev_unregister();
+	nb_fs_exit();
 	/* Every file is closed (each held a module reference), so every block is free. */
 	WARN_ON(nb_core_destroy(nb_core));
 	nb_pools_release(&nb_pools);

@@ -244,6 +244,34 @@ struct nb_bench {
 	__u64 reserved[4];
 };
 
+/* nb_walk.level */
+#define NB_WALK_NONE 0 /* nothing mapped at the address */
+#define NB_WALK_PTE 1  /* 4 KiB entry */
+#define NB_WALK_PMD 2  /* 2 MiB entry */
+#define NB_WALK_PUD 3  /* 1 GiB entry */
+
+/**
+ * struct nb_walk - NB_IOC_WALK (CAP_SYS_ADMIN): a diagnostic walk of the caller's own page
+ * tables by the kernel, so tests can check the mapping size and frame without trusting
+ * numabuddy's bookkeeping.
+ * @addr: in: user virtual address in the calling process.
+ * @level: out: NB_WALK_*.
+ * @pad: zero.
+ * @pfn: out: frame mapped at @addr (0 when not mapped).
+ * @node: out: node of that frame per the kernel (page_to_nid), -1 when not mapped.
+ * @pad2: zero.
+ * @reserved: zero.
+ */
+struct nb_walk {
+	__u64 addr;
+	__u32 level;
+	__u32 pad;
+	__u64 pfn;
+	__s32 node;
+	__u32 pad2;
+	__u64 reserved[2];
+};
+
 #define NB_IOC_VERSION _IOWR(NB_IOC_MAGIC, 0x00, struct nb_version)
 #define NB_IOC_ALLOC _IOWR(NB_IOC_MAGIC, 0x01, struct nb_alloc)
 #define NB_IOC_FREE _IOWR(NB_IOC_MAGIC, 0x02, struct nb_free)
@@ -253,5 +281,6 @@ struct nb_bench {
 #define NB_IOC_MIGRATE _IOWR(NB_IOC_MAGIC, 0x06, struct nb_migrate)
 #define NB_IOC_STATS _IOWR(NB_IOC_MAGIC, 0x07, struct nb_stats)
 #define NB_IOC_BENCH _IOWR(NB_IOC_MAGIC, 0x08, struct nb_bench)
+#define NB_IOC_WALK _IOWR(NB_IOC_MAGIC, 0x09, struct nb_walk)
 
 #endif /* _UAPI_LINUX_NUMABUDDY_H */

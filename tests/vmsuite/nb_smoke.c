@@ -2,8 +2,8 @@
 /*
  * nb_smoke.c - in-VM end-to-end check of the walking skeleton, with raw ioctls:
  * allocate on every node with a pool, map, write, read back, and verify the node of every
- * page WITHOUT trusting numabuddy: the PFN comes from /proc/self/pagemap and the node from
- * the memory blocks each node lists in sysfs. Then free, and check that the old mapping is
+ * page WITHOUT trusting mm_core: the PFN comes from the kernel's walk of this process's page
+ * tables (NB_IOC_WALK) and the node from the memory blocks each node lists in sysfs. Then free, and check that the old mapping is
  * gone (SIGBUS) and that this file's usage is back to zero.
  *
  * Prints NB-TEST-PASS/NB-TEST-FAIL lines (tests/vm/README.md) and exits 1 on any failure.
@@ -53,18 +53,16 @@ static int node_of_phys(uint64_t phys)
 	return -1;
 }
 
-static uint64_t pfn_of(const void *addr)
+/* The frame mapped at addr, from the kernel's walk of our own page tables. /proc/self/pagemap
+ * cannot tell: the kernel's page walker skips VM_PFNMAP mappings. */
+static uint64_t pfn_of(int fd, const void *addr, unsigned int *level)
 {
-	static int fd = -1;
-	uint64_t entry;
+	struct nb_walk w = { .addr = (uintptr_t)addr };
 
-	if (fd < 0)
-		fd = open("/proc/self/pagemap", O_RDONLY);
-	if (fd < 0 || pread(fd, &entry, 8, ((uintptr_t)addr / 4096) * 8) != 8)
+	if (ioctl(fd, NB_IOC_WALK, &w))
 		return 0;
-	if (!(entry & (1ULL << 63)))
-		return 0; /* not present */
-	return entry & ((1ULL << 55) - 1);
+	*level = w.level;
+	return w.pfn;
 }
 
 static sigjmp_buf fault_jmp;
@@ -115,10 +113,11 @@ static void check_node(int fd, int node)
 	else
 		PASS(name);
 
-	snprintf(name, sizeof(name), "pagemap-node%d", node);
+	snprintf(name, sizeof(name), "page-tables-node%d", node);
 	wrong = 0;
 	for (i = 0; i < size; i += 4096) {
-		uint64_t pfn = pfn_of(p + i);
+		unsigned int level = 0;
+		uint64_t pfn = pfn_of(fd, p + i, &level);
 		int n = pfn ? node_of_phys(pfn * 4096) : -3;
 
 		if (n != node) {

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# test-vm.sh - the VM half of `make test`: the harness self-test, the suite on every topology,
+# and the DKMS-built module. Needs `make module userspace` first (the Makefile does that).
+# Prints every test line and closes with one "N passed, N failed" line over all runs.
+#
+#   TOPOLOGIES="2node 4node cpuless"  which topologies to boot
+#   NB_SKIP_DKMS=1 / NB_SKIP_SELFTEST=1  skip those parts (for quick local runs)
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+mkdir -p build/vm
+kver=${KVER:-$(scripts/kver.sh)}
+topologies=${TOPOLOGIES:-2node 4node cpuless}
+vmbin=$root/build/vm-bin
+passed=0 failed=0
+
+make -s -C tests/vmsuite BUILD="$vmbin" || exit 1
+
+# counted LABEL CMD... : run a command that ends with "N passed, N failed"; add to the totals.
+counted() {
+	local label=$1 out
+	shift
+	echo "=== $label"
+	out=$("$@" 2>&1)
+	echo "$out" | grep -vE '^[0-9]+ passed, [0-9]+ failed$'
+	local line p f
+	line=$(echo "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n 1)
+	if [ -z "$line" ]; then
+		echo "NB-TEST-FAIL $label:harness no summary line"
+		failed=$((failed + 1))
+		return
+	fi
+	p=${line%% passed*}; f=${line#*, }; f=${f%% failed*}
+	echo "--- $label: $line"
+	passed=$((passed + p)); failed=$((failed + f))
+}
+
+payload() {
+	local args=(--ko "$1" --suite tests/vmsuite/smoke.sh)
+	for b in "$vmbin"/*; do args+=(--bin "$b"); done
+	echo "${args[@]}"
+}
+
+run_vm() { local label=$1; shift; counted "$label" tests/vm/run.sh --kver "$kver" "$@"; }
+
+if [ -z "${NB_SKIP_SELFTEST:-}" ]; then
+	counted harness-selftest tests/vm/selftest.sh
+fi
+
+for t in $topologies; do
+	# shellcheck disable=SC2046
+	run_vm "$t" --topology "$t" --log "build/vm/$t-$kver.log" $(payload "$root/numabuddy.ko")
+done
+
+if [ -z "${NB_SKIP_DKMS:-}" ]; then
+	echo "=== dkms build"
+	if scripts/dkms.sh install "$kver" >build/dkms.log 2>&1; then
+		ko=$(scripts/dkms.sh path "$kver")
+		mkdir -p build/vm/dkms
+		case "$ko" in
+		*.xz) xz -dc "$ko" >build/vm/dkms/numabuddy.ko;;
+		*.zst) zstd -dqc "$ko" >build/vm/dkms/numabuddy.ko;;
+		*) cp "$ko" build/vm/dkms/numabuddy.ko;;
+		esac
+		echo "NB-TEST-PASS dkms-build ($ko)"
+		passed=$((passed + 1))
+		# shellcheck disable=SC2046
+		run_vm dkms-2node --topology 2node --log "build/vm/dkms-2node-$kver.log" \
+			$(payload "$root/build/vm/dkms/numabuddy.ko")
+	else
+		tail -n 30 build/dkms.log
+		echo "NB-TEST-FAIL dkms-build see build/dkms.log"
+		failed=$((failed + 1))
+	fi
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
