@@ -9,7 +9,8 @@
 #   --kver VER       kernel to boot from /boot (default: $KVER, else tests/vm/kver.sh)
 #   --timeout SEC    wall-clock limit for the whole VM run (default 300); QEMU is killed after
 #   --initrd FILE    initramfs from mkinitramfs.sh. Without it, the --suite/--ko/--bin/--file/
-#                    --kmod options build build/vm/<topology>-<kver>.cpio.gz first
+#                    --kmod options build one first, named after the log (LOG minus .log,
+#                    plus .cpio.gz), so runs with distinct logs never share an image
 #   --log FILE       serial log (default build/vm/<topology>-<kver>.log)
 #   --append STR     extra kernel command line
 #   --allow REGEX    ignore kernel-log lines matching REGEX (known-benign); repeatable
@@ -88,7 +89,7 @@ fi
 mkdir -p "$(dirname "$log")"
 if [ -z "$initrd" ]; then
 	[ ${#mkargs[@]} -gt 0 ] || die "give --initrd FILE or --suite FILE (and --ko/--bin/...)"
-	initrd=$out/$topo-$kver.cpio.gz
+	initrd=${log%.log}.cpio.gz
 	"$here/mkinitramfs.sh" --out "$initrd" --kver "$kver" "${mkargs[@]}" || die "initramfs build failed"
 elif [ ${#mkargs[@]} -gt 0 ]; then
 	die "--initrd excludes --suite/--ko/--bin/--file/--kmod"
@@ -106,13 +107,15 @@ qemu=(qemu-system-x86_64 -accel tcg -machine pc -cpu "${NB_VM_CPU:-max}" -m "${T
       -kernel "$kernel" -initrd "$initrd" -append "$cmdline")
 
 echo "vm: $topo ($TOPO_DESC) kernel $kver, timeout ${timeout}s"
-echo "vm: ${qemu[*]}"
+echo "vm: $(printf '%q ' "${qemu[@]}")"
 : >"$log"
 start=$(date +%s.%N)
 # -k: QEMU ignoring SIGTERM (stuck in TCG) still dies. stdin from /dev/null so the -nographic
 # monitor multiplexer never steals the terminal.
 timeout -k 5 "$timeout" "${qemu[@]}" </dev/null >"$log" 2>&1 &
 qpid=$!
+# If we are interrupted, take the VM down with us instead of leaving it to its timeout.
+trap 'kill "$qpid" 2>/dev/null; echo "vm: interrupted, QEMU stopped; log $log" >&2; exit 130' INT TERM HUP
 tailpid=
 if [ "$verbose" -eq 1 ]; then
 	tail -n +1 -f --pid="$qpid" "$log" &
@@ -120,6 +123,7 @@ if [ "$verbose" -eq 1 ]; then
 fi
 wait "$qpid"
 qrc=$?
+trap - INT TERM HUP
 [ -n "$tailpid" ] && wait "$tailpid" 2>/dev/null
 elapsed=$(echo "$(date +%s.%N) - $start" | bc)
 

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Proves run.sh fails when it must and passes when it should:
+#   warn     a module whose init WARNs          -> run fails, kernel-log failure reported
+#   hang     a suite that never ends             -> run fails on the timeout, in time
+#   pass     one passing test                    -> run passes with "1 passed, 0 failed"
+#   fail     one NB-TEST-FAIL line               -> run fails with "1 passed, 1 failed"
+#   empty    a suite that reports nothing        -> run fails (zero tests)
+#   nosuite  an initramfs without /suite.sh      -> says so, still ends, run fails (zero tests)
+#
+#   selftest.sh [--kver VER] [--topology NAME] [--hang-timeout SEC]
+#
+# Prints NB-TEST-PASS/FAIL per case and "N passed, N failed"; exits non-zero when the harness
+# misbehaved. Work files go to build/vm/selftest/.
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+
+kver=${KVER:-} topo=2node hang_timeout=45
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--kver) kver=$2; shift 2;;
+	--topology) topo=$2; shift 2;;
+	--hang-timeout) hang_timeout=$2; shift 2;;
+	-h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0;;
+	*) echo "selftest: unknown option '$1'" >&2; exit 2;;
+	esac
+done
+[ -n "$kver" ] || kver=$("$here/kver.sh") || exit 2
+work=$root/build/vm/selftest
+mkdir -p "$work"
+
+passed=0 failed=0
+ok() { echo "NB-TEST-PASS selftest-$1"; passed=$((passed + 1)); }
+bad() { echo "NB-TEST-FAIL selftest-$1 $2"; failed=$((failed + 1)); }
+
+# run_case NAME SUITE-BODY [run.sh args...]: writes the suite, runs the VM; leaves the exit
+# status in $rc, the output in $outp and the wall time in $secs.
+run_case() {
+	local name=$1 body=$2; shift 2
+	printf '. /lib/nb/lib.sh\n%s\n' "$body" >"$work/$name.sh"
+	local t0=$SECONDS
+	outp=$("$here/run.sh" --topology "$topo" --kver "$kver" --log "$work/$name.log" "$@" 2>&1)
+	rc=$?
+	secs=$((SECONDS - t0))
+	printf '%s\n' "$outp" | sed "s/^/  [$name] /" | grep -v '\] vm: qemu'
+}
+last_line() { printf '%s\n' "$outp" | tail -n1; }
+
+# warn: needs a module built against the kernel we boot.
+ko=$work/$kver/nb_warn.ko
+if make -s -C "$here/selftest" KVER="$kver" OUT="$work/$kver" >"$work/build-$kver.txt" 2>&1 && [ -f "$ko" ]; then
+	run_case warn 'nb_insmod /lib/nb/nb_warn.ko; nb_pass survived-warn' --timeout 120 \
+		--suite "$work/warn.sh" --ko "$ko"
+	if [ "$rc" -ne 0 ] && grep -q 'FAIL vm:kernel-log.*WARNING:' <<<"$outp"; then ok warn
+	else bad warn "run.sh exit $rc; kernel WARN not reported as a failure"; fi
+else
+	cat "$work/build-$kver.txt"
+	bad warn "cannot build nb_warn.ko for $kver"
+fi
+
+run_case hang 'nb_pass before-hang; while :; do sleep 1; done' --timeout "$hang_timeout" \
+	--suite "$work/hang.sh"
+if [ "$rc" -ne 0 ] && grep -q 'FAIL vm:timeout' <<<"$outp" && [ "$secs" -le $((hang_timeout + 15)) ]; then
+	ok hang
+else
+	bad hang "run.sh exit $rc after ${secs}s (timeout ${hang_timeout}s); hang not caught in time"
+fi
+
+run_case pass 'nb_pass trivial' --timeout 120 --suite "$work/pass.sh"
+if [ "$rc" -eq 0 ] && [ "$(last_line)" = "1 passed, 0 failed" ]; then ok pass
+else bad pass "run.sh exit $rc, last line '$(last_line)'"; fi
+
+run_case fail 'nb_pass fine; nb_fail deliberate "selftest failure"' --timeout 120 --suite "$work/fail.sh"
+if [ "$rc" -ne 0 ] && [ "$(last_line)" = "1 passed, 1 failed" ]; then ok fail
+else bad fail "run.sh exit $rc, last line '$(last_line)'"; fi
+
+run_case empty 'echo "this suite reports nothing"' --timeout 120 --suite "$work/empty.sh"
+if [ "$rc" -ne 0 ] && grep -q 'FAIL vm:no-tests' <<<"$outp"; then ok empty
+else bad empty "run.sh exit $rc; a suite without tests passed"; fi
+
+"$here/mkinitramfs.sh" --out "$work/nosuite.cpio.gz" >/dev/null || bad nosuite "mkinitramfs failed"
+run_case nosuite '' --timeout 120 --initrd "$work/nosuite.cpio.gz"
+if [ "$rc" -ne 0 ] && grep -q 'FAIL vm:no-tests' <<<"$outp" &&
+   tr -d '\r' <"$work/nosuite.log" | grep -q '^NB-VM-END$' &&
+   grep -q 'suite.sh is missing' "$work/nosuite.log"; then ok nosuite
+else bad nosuite "run.sh exit $rc; missing /suite.sh not reported or VM did not end"; fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
