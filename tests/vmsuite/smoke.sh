@@ -35,16 +35,19 @@ if [ "$mode" = 600 ]; then nb_pass device-mode-0600; else nb_fail device-mode-06
 for n in $(with_mem_nodes); do
 	was=$(echo "$before" | awk -v n="$n" '$1 == n { print $2 }')
 	now=$(node_free_kb "$n")
-	if [ $((was - now)) -ge $((POOL_MB * 1024)) ]; then nb_pass "pool-reserved-node$n"
+	# Allow 2 MiB of noise: other allocations on the node come and go meanwhile.
+	if [ $((was - now)) -ge $((POOL_MB * 1024 - 2048)) ]; then nb_pass "pool-reserved-node$n"
 	else nb_fail "pool-reserved-node$n" "MemFree dropped by $((was - now)) kB only"; fi
 done
 cat /sys/kernel/debug/numabuddy/buddyinfo
 grep -q '^ok' /sys/kernel/debug/numabuddy/check && nb_pass core-check-after-load ||
 	nb_fail core-check-after-load "$(cat /sys/kernel/debug/numabuddy/check)"
 
-nb_smoke
-rc=$?
-if [ "$rc" -eq 0 ]; then nb_pass nb_smoke; else nb_fail nb_smoke "exit $rc"; fi
+for prog in nb_smoke nb_mapper; do
+	$prog
+	rc=$?
+	if [ "$rc" -eq 0 ]; then nb_pass "$prog"; else nb_fail "$prog" "exit $rc"; fi
+done
 grep -q '^ok' /sys/kernel/debug/numabuddy/check && nb_pass core-check-after-use ||
 	nb_fail core-check-after-use "$(cat /sys/kernel/debug/numabuddy/check)"
 
