@@ -70,6 +70,11 @@ int cli_open(const char *cmd, nb_handle **h)
 
 	if (!ret)
 		return 0;
+	if (ret == -ENOENT) {
+		fprintf(stderr, "numabuddy %s: cannot open %s: no such device node - the numabuddy "
+			"module is not loaded (try: sudo modprobe numabuddy)\n", cmd, path);
+		return 1;
+	}
 	snprintf(what, sizeof(what), "cannot open %s", path);
 	return cli_fail(cmd, what, ret);
 }

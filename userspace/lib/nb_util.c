@@ -30,8 +30,10 @@ const char *nb_strerror(int err)
 	case 0:
 		return "success";
 	case ENOENT:
-		return "no " NB_DEVICE_PATH ": the numabuddy module is not loaded "
-		       "(try: sudo modprobe numabuddy)";
+		/* open(2) of a missing node, or an ioctl naming a block this handle lacks */
+		return "not found: no " NB_DEVICE_PATH " means the numabuddy module is not loaded "
+		       "(try: sudo modprobe numabuddy); for a block, the offset is not one of "
+		       "this handle's blocks";
 	case ENXIO:
 	case ENODEV:
 		return NB_DEVICE_PATH " exists but no driver answers: the numabuddy module is not "
@@ -53,8 +55,8 @@ const char *nb_strerror(int err)
 		return "per-file quota on that node reached: free blocks first or raise the module's "
 		       "quota parameter";
 	case EINVAL:
-		return "invalid argument: bad size, order, node, policy or flags, or an offset that "
-		       "is not a block of this handle";
+		return "invalid argument: bad size, order, node, node list, policy or flags, "
+		       "non-zero reserved fields, or a misaligned offset";
 	case E2BIG:
 		return "request too large, or a newer struct with unknown non-zero fields";
 	case EFAULT:

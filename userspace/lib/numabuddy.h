@@ -24,6 +24,14 @@
 
 #ifdef __cplusplus
 extern "C" {
+/*
+ * nb_alloc(), nb_free(), nb_query()... share their names with the uapi structs, as stat()
+ * does with struct stat: legal in C and C++, but C++ then needs the elaborated `struct
+ * nb_query`, and GCC's -Wshadow says so for every includer. Keep that warning out of users'
+ * builds.
+ */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wshadow"
 #endif
 
 typedef struct nb_handle nb_handle;
@@ -132,6 +140,7 @@ struct nb_backend {
 int nb_open_backend(const struct nb_backend *be, nb_handle **out);
 
 #ifdef __cplusplus
+#pragma GCC diagnostic pop
 }
 #endif
 

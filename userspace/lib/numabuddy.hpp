@@ -183,6 +183,18 @@ public:
 		return {};
 	}
 
+	/* Over a test backend (see nb_open_backend()). */
+	static std::error_code CreateWithBackend(Device *out, const nb_backend &be) noexcept
+	{
+		nb_handle *h = nullptr;
+		int ret = nb_open_backend(&be, &h);
+
+		if (ret)
+			return MakeError(ret);
+		*out = Device(h);
+		return {};
+	}
+
 	explicit operator bool() const noexcept { return h_ != nullptr; }
 	nb_handle *handle() const noexcept { return h_; }
 	const nb_version &version() const noexcept { return *nb_version_info(h_); }

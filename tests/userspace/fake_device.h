@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * fake_device.h - an in-memory /dev/numabuddy for the hosted tests, plugged in through
+ * nb_open_backend(). It answers like the module does (tests/vm checks the real one): blocks
+ * per handle, FREE/QUERY of an unknown offset -ENOENT, non-zero reserved fields -EINVAL,
+ * zeroed memory, all-or-nothing bookkeeping of ALLOC_BATCH with @done copied out on error.
+ * fail_after makes the Nth allocation from now fail with -ENOMEM.
+ */
+#ifndef NB_FAKE_DEVICE_H
+#define NB_FAKE_DEVICE_H
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+
+#include "numabuddy.h"
+
+struct FakeDevice {
+	nb_version version{};
+	int version_err = 0;    /* VERSION answers this when non-zero */
+	long fail_after = -1;   /* allocations left before -ENOMEM; -1 = never */
+	uint64_t next_offset = 4096;
+	int mapped = 0;         /* live mappings, to catch leaks */
+	int closed = 0;
+	struct Blk {
+		void *mem;
+		struct nb_alloc req;
+	};
+	std::map<uint64_t, Blk> blocks;
+
+	FakeDevice()
+	{
+		version.abi_major = NB_ABI_MAJOR;
+		version.abi_minor = NB_ABI_MINOR;
+		version.features = NB_FEAT_BATCH | NB_FEAT_MIGRATE | NB_FEAT_RESERVE;
+		version.nr_node_ids = 2;
+		version.max_order = 18;
+		version.page_size = 4096;
+		version.nodes_with_pool = 0x3;
+	}
+	~FakeDevice()
+	{
+		for (auto &kv : blocks)
+			free(kv.second.mem);
+	}
+
+	nb_backend Backend()
+	{
+		nb_backend be{};
+		be.ioctl_fn = [](void *c, unsigned long cmd, void *arg) {
+			return static_cast<FakeDevice *>(c)->Ioctl(cmd, arg);
+		};
+		be.mmap_fn = [](void *c, size_t len, uint64_t off, int *err) -> void * {
+			return static_cast<FakeDevice *>(c)->Mmap(len, off, err);
+		};
+		be.munmap_fn = [](void *c, void *, size_t) {
+			static_cast<FakeDevice *>(c)->mapped--;
+			return 0;
+		};
+		be.close_fn = [](void *c) { static_cast<FakeDevice *>(c)->closed++; };
+		be.ctx = this;
+		return be;
+	}
+
+	int Alloc(struct nb_alloc *a)
+	{
+		if (a->pad || a->reserved[0] || a->reserved[1] || a->reserved[2] || a->reserved[3])
+			return -EINVAL;
+		if (a->policy > NB_POLICY_INTERLEAVE || (a->flags & ~NB_ALLOC_FLAGS_ALL))
+			return -EINVAL;
+		if (a->nodemask >> version.nr_node_ids)
+			return -EINVAL;
+		if (fail_after == 0)
+			return -ENOMEM;
+		if (fail_after > 0)
+			fail_after--;
+		uint64_t bytes = a->size ? (a->size + 4095) & ~4095ULL : 4096ULL << a->order;
+		void *mem = nullptr;
+		if (posix_memalign(&mem, 4096, bytes))
+			return -ENOMEM;
+		memset(mem, 0, bytes);
+		a->offset = next_offset;
+		next_offset += bytes;
+		a->alloc_size = bytes;
+		a->node_out = a->node >= 0 ? a->node : 0;
+		if (a->policy == NB_POLICY_INTERLEAVE || (a->policy == NB_POLICY_BIND && a->nodemask))
+			a->node_out = __builtin_ctzll(a->nodemask);
+		blocks[a->offset] = Blk{mem, *a};
+		return 0;
+	}
+
+	int Ioctl(unsigned long cmd, void *arg)
+	{
+		switch (cmd) {
+		case NB_IOC_VERSION:
+			if (version_err)
+				return version_err;
+			*static_cast<nb_version *>(arg) = version;
+			return 0;
+		case NB_IOC_ALLOC:
+		case NB_IOC_RESERVE:
+			return Alloc(static_cast<struct nb_alloc *>(arg));
+		case NB_IOC_ALLOC_BATCH: {
+			auto *b = static_cast<struct nb_alloc_batch *>(arg);
+			auto *reqs = reinterpret_cast<struct nb_alloc *>(b->reqs);
+			if (b->entry_size != sizeof(struct nb_alloc) || b->count == 0 || b->count > 4096)
+				return -EINVAL;
+			for (b->done = 0; b->done < b->count; b->done++) {
+				int ret = Alloc(&reqs[b->done]);
+				if (ret)
+					return ret;
+			}
+			return 0;
+		}
+		case NB_IOC_FREE: {
+			auto it = blocks.find(static_cast<struct nb_free *>(arg)->offset);
+			if (it == blocks.end())
+				return -ENOENT;
+			free(it->second.mem);
+			blocks.erase(it);
+			return 0;
+		}
+		case NB_IOC_QUERY: {
+			auto *q = static_cast<struct nb_query *>(arg);
+			auto it = blocks.find(q->offset);
+			if (it == blocks.end())
+				return -ENOENT;
+			q->size = it->second.req.alloc_size;
+			q->node = it->second.req.node_out;
+			return 0;
+		}
+		case NB_IOC_MIGRATE: {
+			auto *m = static_cast<struct nb_migrate *>(arg);
+			auto it = blocks.find(m->offset);
+			if (it == blocks.end())
+				return -ENOENT;
+			if (m->node < 0 || m->node >= (int)version.nr_node_ids)
+				return -EINVAL;
+			it->second.req.node_out = m->node;
+			m->bytes_moved = it->second.req.alloc_size;
+			return 0;
+		}
+		case NB_IOC_STATS: {
+			auto *s = static_cast<struct nb_stats *>(arg);
+			if (s->node < 0 || s->node >= (int)version.nr_node_ids)
+				return -EINVAL;
+			s->total_bytes = 64 << 20;
+			s->free_bytes = 32 << 20;
+			return 0;
+		}
+		default:
+			return -ENOTTY;
+		}
+	}
+
+	void *Mmap(size_t len, uint64_t off, int *err)
+	{
+		auto it = blocks.find(off);
+		if (it == blocks.end() || len > it->second.req.alloc_size) {
+			*err = -EINVAL;
+			return nullptr;
+		}
+		mapped++;
+		return it->second.mem;
+	}
+};
+
+#endif /* NB_FAKE_DEVICE_H */
