@@ -147,7 +147,7 @@ static void to_uapi(const nb_handle *h, const nb_alloc_opts *o, struct nb_alloc 
 {
 	memset(a, 0, sizeof(*a));
 	a->size = o->size;
-	a->order = o->order;
+	a->order = o->size ? 0 : o->order; /* the kernel refuses both at once */
 	a->policy = o->policy;
 	a->node = o->node;
 	a->flags = o->flags;
@@ -257,11 +257,25 @@ int nb_alloc_batch(nb_handle *h, const nb_alloc_opts *opts, size_t count, nb_blo
 	memset(out, 0, count * sizeof(*out));
 
 	ret = h->be.ioctl_fn(h->be.ctx, NB_IOC_ALLOC_BATCH, &batch);
-	done = ret ? batch.done : count;
+	done = ret ? 0 : batch.done;
 	if (done > count)
 		done = count; /* never trust a count to index our arrays */
 	for (i = 0; i < done; i++)
 		from_uapi(&reqs[i], &out[i]);
+	if (!ret && done < count) {
+		/*
+		 * The kernel reports a partial batch as success with done < count and drops the
+		 * failing entry's errno; asking for that entry alone recovers it.
+		 */
+		struct nb_alloc one;
+
+		to_uapi(h, &opts[done], &one);
+		ret = h->be.ioctl_fn(h->be.ctx, NB_IOC_ALLOC, &one);
+		if (!ret) {
+			kfree_offset(h, one.offset);
+			ret = -EAGAIN; /* it fits now: something was freed meanwhile */
+		}
+	}
 	if (ret) {
 		if (failed_index)
 			*failed_index = done;

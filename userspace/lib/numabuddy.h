@@ -44,7 +44,7 @@ typedef struct nb_handle nb_handle;
 
 /*
  * What to allocate. Start from nb_alloc_opts_init(): node -1 (calling CPU's node), local
- * policy, no flags. @size wins over @order when both are set.
+ * policy, no flags. @size wins over @order when both are set (the kernel refuses both).
  */
 typedef struct nb_alloc_opts {
 	uint64_t size;     /* bytes, rounded up to pages by the kernel; 0 = use @order */
@@ -84,9 +84,10 @@ int nb_alloc(nb_handle *h, const nb_alloc_opts *opts, nb_block *out);
 /* NB_IOC_RESERVE: a demand-paged range, mapped like nb_alloc(); frames arrive at first touch. */
 int nb_reserve(nb_handle *h, const nb_alloc_opts *opts, nb_block *out);
 /*
- * NB_IOC_ALLOC_BATCH for @count blocks, then map each. All or nothing: on failure every
- * block the kernel did allocate is freed again, @out is left zeroed and *@failed_index (if not
- * NULL) names the request that failed (or @count when mapping failed).
+ * NB_IOC_ALLOC_BATCH for @count (at most 4096) blocks, then map each. All or nothing: on
+ * failure every block the kernel did allocate is freed again, @out is left zeroed, the
+ * failing request's errno is returned and *@failed_index (if not NULL) names it (@count when
+ * mapping failed). -EAGAIN: that request failed in the batch but fits when retried alone.
  */
 int nb_alloc_batch(nb_handle *h, const nb_alloc_opts *opts, size_t count, nb_block *out,
 		   size_t *failed_index);
