@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * test_util.h - fixtures and topologies shared by the mm_core tests.
+ */
+#ifndef NB_TEST_UTIL_H
+#define NB_TEST_UTIL_H
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <vector>
+
+#include "../../mm_core/nb_core.h"
+#include "../sim/sim_env.h"
+
+namespace nbtest {
+
+using sim::Region;
+using NodeStats = struct nb_node_stats;
+
+constexpr nb_u64 kGiB = 1ull << 18; /* frames */
+constexpr nb_u64 kHigh = NB_LOW_LIMIT_PFN; /* first frame above 4 GiB */
+
+/* Topologies the typed tests run over. Sizes stay small: the suites run under sanitizers. */
+struct OneNode {
+	static sim::Topology Make() {
+		sim::Topology t;
+		t.nodes = 1;
+		t.cpus_per_node = 2;
+		t.regions = {Region(2 * kHigh, 8192, 0)};
+		return t;
+	}
+};
+
+struct TwoNodes {
+	static sim::Topology Make() {
+		sim::Topology t;
+		t.nodes = 2;
+		t.cpus_per_node = 2;
+		t.regions = {Region(4 * kHigh, 4096, 0), Region(8 * kHigh, 4096, 1)};
+		return t;
+	}
+};
+
+/* Unaligned starts and holes, several regions per node. */
+struct FourNodesHoles {
+	static sim::Topology Make() {
+		sim::Topology t;
+		t.nodes = 4;
+		t.cpus_per_node = 1;
+		for (int n = 0; n < 4; n++) {
+			nb_u64 base = (16 + 4 * static_cast<nb_u64>(n)) * kHigh;
+			t.regions.push_back(Region(base + 3, 1500, n));
+			t.regions.push_back(Region(base + 2048 + 7, 1001, n));
+		}
+		return t;
+	}
+};
+
+struct EightNodes {
+	static sim::Topology Make() {
+		sim::Topology t;
+		t.nodes = 8;
+		t.cpus_per_node = 1;
+		for (int n = 0; n < 8; n++)
+			t.regions.push_back(Region((40 + static_cast<nb_u64>(n)) * kHigh, 1024, n));
+		return t;
+	}
+};
+
+/* Node 0: a region below 4 GiB and one straddling the line; node 1 far above (2^48 bytes). */
+struct LowHigh {
+	static sim::Topology Make() {
+		sim::Topology t;
+		t.nodes = 2;
+		t.cpus_per_node = 2;
+		t.regions = {Region(0x1000, 2048, 0), Region(kHigh - 1024 - 5, 2048 + 10, 0),
+			     Region(1ull << 36, 4096, 1)};
+		return t;
+	}
+};
+
+using AllConfigs = ::testing::Types<OneNode, TwoNodes, FourNodesHoles, EightNodes, LowHigh>;
+
+class CoreTest : public ::testing::Test {
+protected:
+	nb_core *core = nullptr;
+
+	void Start(const sim::Topology &t, unsigned max_order = 0, unsigned batch = 0) {
+		sim::Setup(t);
+		meta_before_ = sim::MetaBytes();
+		bi_ = nb_bootinfo{};
+		regions_ = t.regions;
+		bi_.regions = regions_.data();
+		bi_.nr_regions = static_cast<nb_u32>(regions_.size());
+		bi_.max_order = max_order;
+		bi_.pcp_batch = batch;
+		ASSERT_EQ(0, nb_core_create(&bi_, &core));
+		for (unsigned n = 0; n < t.nodes; n++)
+			initial_.push_back(Stats(static_cast<int>(n)));
+	}
+	void TearDown() override {
+		if (core != nullptr) {
+			EXPECT_EQ(0, nb_check(core));
+			EXPECT_EQ(0, nb_core_destroy(core));
+			EXPECT_EQ(meta_before_, sim::MetaBytes());
+		}
+		sim::SetCpu(0);
+		sim::Teardown();
+	}
+	NodeStats Stats(int n) {
+		NodeStats s;
+		EXPECT_EQ(0, nb_node_stats(core, n, &s));
+		return s;
+	}
+	unsigned Nodes() const { return sim::Current().nodes; }
+	/* Everything back where it started: same free blocks per order (full coalescing). */
+	void ExpectPristine() {
+		nb_pcp_drain(core);
+		ASSERT_EQ(0, nb_check(core));
+		for (unsigned n = 0; n < Nodes(); n++) {
+			NodeStats s = Stats(static_cast<int>(n));
+			EXPECT_EQ(initial_[n].free_frames, s.free_frames) << "node " << n;
+			EXPECT_EQ(0u, s.pcp_frames);
+			for (unsigned k = 0; k <= NB_ORDER_LIMIT; k++)
+				EXPECT_EQ(initial_[n].free_blocks[k], s.free_blocks[k])
+					<< "node " << n << " order " << k;
+		}
+	}
+	static nb_policy Bind(int node) {
+		nb_policy p{};
+		p.mode = NB_POLICY_BIND;
+		p.nodemask = 1ull << node;
+		return p;
+	}
+
+	std::vector<NodeStats> initial_;
+
+private:
+	size_t meta_before_ = 0;
+	nb_bootinfo bi_{};
+	std::vector<nb_region> regions_;
+};
+
+template <typename Config> class ConfigTest : public CoreTest {
+protected:
+	void SetUp() override { Start(Config::Make()); }
+};
+
+/* Node whose region holds pfn per the topology (independent of the core's answer). */
+inline int RegionNode(nb_u64 pfn, nb_u64 frames = 1) {
+	for (const nb_region &r : sim::Current().regions)
+		if (pfn >= r.start_pfn && pfn + frames <= r.start_pfn + r.nr_frames)
+			return r.node;
+	return -1;
+}
+
+} /* namespace nbtest */
+
+#endif /* NB_TEST_UTIL_H */

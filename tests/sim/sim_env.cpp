@@ -1,0 +1,258 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * sim_env.cpp - the hosted environment for mm_core tests and benchmarks.
+ */
+#include "sim_env.h"
+
+#include <sched.h>
+#include <sys/mman.h>
+
+#include <atomic>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <new>
+
+namespace sim {
+namespace {
+
+constexpr size_t kMmapThreshold = 64 << 10;
+constexpr unsigned kLockMagic = 0x51a1c0deu;
+
+struct Backing {
+	nb_u64 start, frames;
+	void *base;
+};
+
+Topology g_topo;
+std::vector<int> g_cpu_node;
+std::vector<Backing> g_backing;
+std::atomic<size_t> g_meta{0};
+std::atomic<unsigned long> g_resched{0};
+std::atomic<bool> g_abort{false};
+std::atomic<unsigned long> g_errors{0};
+std::mutex g_log_mu;
+std::string g_last_log;
+thread_local unsigned t_cpu = 0;
+thread_local int t_locks = 0;
+
+/* A test-and-test-and-set spinlock: the kernel's lock is a spinlock, and a mutex would hide
+ * lock-hold-time problems behind sleeping. Yields after a while so oversubscribed test
+ * threads still make progress on 2 cores. */
+struct SimLock {
+	std::atomic<int> held;
+	unsigned magic;
+};
+static_assert(sizeof(SimLock) <= sizeof(nb_env_lock), "lock storage");
+
+[[noreturn]] void Die(const char *what)
+{
+	fprintf(stderr, "sim env: %s\n", what);
+	fflush(stderr);
+	abort();
+}
+
+} /* namespace */
+
+void Setup(const Topology &t)
+{
+	Teardown();
+	g_topo = t;
+	g_cpu_node = t.cpu_node;
+	if (g_cpu_node.empty())
+		for (unsigned n = 0; n < t.nodes; n++)
+			for (unsigned c = 0; c < t.cpus_per_node; c++)
+				g_cpu_node.push_back(static_cast<int>(n));
+	if (g_topo.distance.empty()) {
+		for (unsigned a = 0; a < t.nodes; a++)
+			for (unsigned b = 0; b < t.nodes; b++)
+				g_topo.distance.push_back(a == b ? 10 : 20 + 10 * static_cast<int>(a > b ? a - b : b - a));
+	}
+	if (t.back_frames) {
+		for (const nb_region &r : t.regions) {
+			void *p = mmap(nullptr, r.nr_frames * NB_FRAME_SIZE, PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+			if (p == MAP_FAILED)
+				Die("cannot map region backing");
+			g_backing.push_back({r.start_pfn, r.nr_frames, p});
+		}
+	}
+	t_cpu = 0;
+}
+
+void Teardown()
+{
+	for (const Backing &b : g_backing)
+		munmap(b.base, b.frames * NB_FRAME_SIZE);
+	g_backing.clear();
+	g_abort = false;
+}
+
+const Topology &Current() { return g_topo; }
+void SetCpu(unsigned cpu) { t_cpu = cpu; }
+unsigned Cpu() { return t_cpu; }
+unsigned CpuCount() { return static_cast<unsigned>(g_cpu_node.size()); }
+size_t MetaBytes() { return g_meta.load(); }
+int LockDepth() { return t_locks; }
+unsigned long ReschedCalls() { return g_resched.load(); }
+void SetAbort(bool on) { g_abort = on; }
+unsigned long ErrorLogs() { return g_errors.load(); }
+std::string LastLog()
+{
+	std::lock_guard<std::mutex> g(g_log_mu);
+	return g_last_log;
+}
+
+void *FrameAddr(nb_u64 pfn)
+{
+	for (const Backing &b : g_backing)
+		if (pfn >= b.start && pfn < b.start + b.frames)
+			return static_cast<char *>(b.base) + (pfn - b.start) * NB_FRAME_SIZE;
+	return nullptr;
+}
+
+} /* namespace sim */
+
+using namespace sim;
+
+extern "C" {
+
+unsigned nb_env_cpu_ids(void) { return static_cast<unsigned>(g_cpu_node.size()); }
+unsigned nb_env_cpu_current(void) { return t_cpu; }
+int nb_env_cpu_node(unsigned cpu) { return cpu < g_cpu_node.size() ? g_cpu_node[cpu] : -1; }
+unsigned nb_env_node_ids(void) { return g_topo.nodes; }
+
+int nb_env_node_distance(int from, int to)
+{
+	unsigned n = g_topo.nodes;
+	if (from < 0 || to < 0 || static_cast<unsigned>(from) >= n || static_cast<unsigned>(to) >= n)
+		Die("distance of a node that does not exist");
+	return g_topo.distance[static_cast<unsigned>(from) * n + static_cast<unsigned>(to)];
+}
+
+void nb_env_lock_init(struct nb_env_lock *l)
+{
+	SimLock *s = new (l->opaque) SimLock;
+	s->held.store(0);
+	s->magic = kLockMagic;
+}
+
+void nb_env_lock_destroy(struct nb_env_lock *l)
+{
+	SimLock *s = reinterpret_cast<SimLock *>(l->opaque);
+	if (s->magic != kLockMagic || s->held.load() != 0)
+		Die("destroying a lock that is held or was never initialized");
+	s->magic = 0;
+}
+
+void nb_env_lock_acquire(struct nb_env_lock *l)
+{
+	SimLock *s = reinterpret_cast<SimLock *>(l->opaque);
+	if (s->magic != kLockMagic)
+		Die("acquiring an uninitialized lock");
+	for (unsigned spins = 0;; spins++) {
+		if (s->held.load(std::memory_order_relaxed) == 0 &&
+		    s->held.exchange(1, std::memory_order_acquire) == 0)
+			break;
+		if (spins > 64)
+			sched_yield();
+		else
+			__builtin_ia32_pause();
+	}
+	t_locks++;
+}
+
+void nb_env_lock_release(struct nb_env_lock *l)
+{
+	SimLock *s = reinterpret_cast<SimLock *>(l->opaque);
+	if (s->held.load(std::memory_order_relaxed) == 0)
+		Die("releasing a lock that is not held");
+	t_locks--;
+	s->held.store(0, std::memory_order_release);
+}
+
+void *nb_env_meta_alloc(nb_size_t bytes, int node, enum nb_ctx ctx)
+{
+	(void)node;
+	if (ctx == NB_CTX_SLEEP && t_locks != 0)
+		Die("sleeping metadata allocation with a lock held");
+	if (ctx == NB_CTX_ATOMIC && bytes > NB_FRAME_SIZE)
+		Die("atomic metadata allocation above one page");
+	if (bytes == 0)
+		bytes = 1;
+	void *p;
+	if (bytes >= kMmapThreshold) {
+		p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (p == MAP_FAILED)
+			return nullptr;
+	} else {
+		p = aligned_alloc(64, (bytes + 63) & ~size_t{63});
+		if (p == nullptr)
+			return nullptr;
+		memset(p, 0, bytes);
+	}
+	g_meta += bytes;
+	return p;
+}
+
+void nb_env_meta_free(void *p, nb_size_t bytes)
+{
+	if (p == nullptr)
+		return;
+	if (bytes == 0)
+		bytes = 1;
+	g_meta -= bytes;
+	if (bytes >= kMmapThreshold)
+		munmap(p, bytes);
+	else
+		free(p);
+}
+
+void *nb_env_frame_addr(nb_u64 pfn) { return sim::FrameAddr(pfn); }
+
+void nb_env_resched(void)
+{
+	if (t_locks != 0)
+		Die("resched with a lock held");
+	g_resched++;
+}
+
+int nb_env_should_abort(void) { return g_abort.load() ? 1 : 0; }
+
+void nb_env_log(int level, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (level <= NB_LOG_ERR)
+		g_errors++;
+	{
+		std::lock_guard<std::mutex> g(g_log_mu);
+		g_last_log = buf;
+	}
+	if (getenv("NB_SIM_VERBOSE") != nullptr)
+		fprintf(stderr, "%s", buf);
+}
+
+int nb_env_snprintf(char *buf, nb_size_t size, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, size, fmt, ap);
+	va_end(ap);
+	return n;
+}
+
+void nb_env_assert_fail(const char *expr, const char *file, int line)
+{
+	fprintf(stderr, "mm_core assertion failed: %s at %s:%d\n", expr, file, line);
+	fflush(stderr);
+	abort();
+}
+
+} /* extern "C" */
