@@ -90,6 +90,13 @@ mkdir -p "$(dirname "$log")"
 if [ -z "$initrd" ]; then
 	[ ${#mkargs[@]} -gt 0 ] || die "give --initrd FILE or --suite FILE (and --ko/--bin/...)"
 	initrd=${log%.log}.cpio.gz
+	# A module built for another kernel only fails inside the VM as "Invalid module format";
+	# catch that before spending a boot on it.
+	for ((i = 0; i < ${#mkargs[@]}; i += 2)); do
+		[ "${mkargs[i]}" = --ko ] || continue
+		vm=$(modinfo -F vermagic "${mkargs[i + 1]}" 2>/dev/null | cut -d' ' -f1)
+		[ "$vm" = "$kver" ] || die "${mkargs[i + 1]} is built for '${vm:-?}', booting $kver"
+	done
 	"$here/mkinitramfs.sh" --out "$initrd" --kver "$kver" "${mkargs[@]}" || die "initramfs build failed"
 elif [ ${#mkargs[@]} -gt 0 ]; then
 	die "--initrd excludes --suite/--ko/--bin/--file/--kmod"
