@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * nb_space.h - per-open-file address spaces: the C API the kernel shim drives.
+ *
+ * One struct nb_space per open file description. It maps the file's offset space (48 bits,
+ * the mmap offset) to pool frames through a software x86-64 page table (paging.h) and decides
+ * what every user fault gets. Two kinds of ranges live in it:
+ *   - blocks (nb_space_alloc): frames allocated at once, largest buddy blocks first;
+ *   - reserved ranges (nb_space_reserve): no frames until first touch (nb_space_fault).
+ * Offsets come from a cursor that only moves up, so an offset is never reused while the space
+ * lives: a stale mapping of a freed range can never alias a newer one.
+ *
+ * Everything returns 0 or -NB_E* (Linux errno values). Context is explicit (enum nb_ctx).
+ *
+ * The zap protocol (the shim's half of "no stale PTE ever points at a freed frame"):
+ * nb_space_free_begin and nb_space_migrate_begin return the offset range the shim must zap
+ * (unmap_mapping_range) BEFORE calling the matching _finish, which is when frames go back to
+ * the pool or get copied. A fault that obtained a pfn before _begin may still be inserting it;
+ * the shim must make the zap wait for such faults, e.g. a per-file rw_semaphore taken for
+ * read around nb_space_fault + vmf_insert_*, and for write around _begin + zap. Faults that
+ * arrive during a migration get -NB_EAGAIN: drop locks, wait (a per-file waitqueue woken after
+ * _finish) and retry. No fault path ever waits for the copy inside mm_core.
+ */
+#ifndef NB_SPACE_H
+#define NB_SPACE_H
+
+#include "nb_core.h"
+
+/* Range flags: the same bits as the uapi's NB_ALLOC_* (the shim may static_assert that). */
+#define NB_SPACE_CONTIG (1u << 0)   /* alloc: one physically contiguous range */
+#define NB_SPACE_LOW4G (1u << 1)    /* frames below 4 GiB only */
+#define NB_SPACE_HUGE_2M (1u << 2)  /* alloc: size rounded up to 2 MiB; reserve: 2 MiB frames */
+#define NB_SPACE_HUGE_1G (1u << 3)  /* alloc: size rounded up to 1 GiB; reserve: 1 GiB frames */
+#define NB_SPACE_POPULATE (1u << 4) /* reserve: allocate every frame now */
+#define NB_SPACE_NOZERO (1u << 5)   /* skip zeroing (the shim allows it to CAP_SYS_ADMIN only) */
+#define NB_SPACE_FLAGS_ALL 0x3fu
+
+#define NB_SPACE_NO_QUOTA (~0ull)
+
+/* Range kinds and states, as nb_space_query reports them. */
+#define NB_SPACE_KIND_BLOCK 0
+#define NB_SPACE_KIND_RESERVED 1
+#define NB_SPACE_STATE_LIVE 0
+#define NB_SPACE_STATE_DYING 1     /* free begun: faults get -NB_EFAULT */
+#define NB_SPACE_STATE_FREEING 2
+#define NB_SPACE_STATE_MIGRATING 3 /* faults get -NB_EAGAIN */
+
+struct nb_space;
+
+/* What the shim inserts for one fault. */
+struct nb_space_fault_result {
+	nb_u64 offset;   /* first offset the entry maps: offset rounded down to 2^order frames */
+	nb_u64 pfn;      /* frame at that offset; aligned to 2^order */
+	nb_u32 order;    /* 0 (PTE), 9 (PMD) or 18 (PUD), at most the max_order asked for */
+	nb_u32 writable; /* 1: map writable */
+};
+
+/* One range, for NB_IOC_QUERY. */
+struct nb_space_info {
+	nb_u64 offset;          /* start of the range (the handle) */
+	nb_u64 size;            /* bytes */
+	nb_u32 flags;           /* NB_SPACE_* it was made with */
+	nb_u32 kind;            /* NB_SPACE_KIND_* */
+	nb_u32 state;           /* NB_SPACE_STATE_* */
+	nb_i32 node;            /* node of the first populated frame, -1 if none */
+	nb_u64 first_pfn;       /* pfn of the first populated frame, ~0 if none */
+	nb_u32 max_frame_order; /* largest frame backing it (0 if none) */
+	nb_u32 pad;
+	nb_u64 populated_bytes;
+	nb_u64 leaf_bytes[3];   /* bytes mapped in the space's table by 4 KiB, 2 MiB, 1 GiB leaves */
+	nb_u64 frames_by_order[NB_ORDER_LIMIT + 1]; /* frames (buddy blocks) by order; contig: 0 */
+	nb_u64 node_bytes[NB_MAX_NODES];            /* populated bytes per node */
+};
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A new empty space; its table pages and metadata come from `node` (-1: the caller's). */
+int nb_space_create(struct nb_core *core, int node, enum nb_ctx ctx, struct nb_space **out);
+/* Free every range, every table page and the space (close). No other call may run. */
+void nb_space_destroy(struct nb_space *s, enum nb_ctx ctx);
+
+/*
+ * Allocate `bytes` (rounded up to 4 KiB, or to 2 MiB / 1 GiB with HUGE_*) of zeroed frames
+ * under `pol` (NULL = local) and map them at a new offset aligned to the largest leaf. Frames
+ * are order-18, then order-9, then order-0 buddy blocks (1 GiB + 6 MiB + 12 KiB = one 1 GiB,
+ * three 2 MiB and three 4 KiB frames), or one nb_alloc_contig range with CONTIG. -NB_EDQUOT if
+ * a node's quota would be exceeded, -NB_ENOSPC when the offset space is used up, -NB_EINTR if
+ * a fatal signal interrupted zeroing (SLEEP only). All or nothing.
+ */
+int nb_space_alloc(struct nb_space *s, nb_u64 bytes, const struct nb_policy *pol,
+		   unsigned flags, enum nb_ctx ctx, nb_u64 *offset_out);
+/*
+ * Reserve `bytes` (rounded up to 4 KiB) of offset space with no frames; faults populate it
+ * under `pol` (LOCAL: the faulting CPU's node; BIND; INTERLEAVE by offset; PREFERRED).
+ * HUGE_2M / HUGE_1G: the offset is aligned to that size and aligned chunks lying wholly
+ * inside the range get 2 MiB / 1 GiB frames (4 KiB when none is free). POPULATE: allocate
+ * every frame now, placed as if CPU `cpu` touched them in order.
+ */
+int nb_space_reserve(struct nb_space *s, nb_u64 bytes, const struct nb_policy *pol,
+		     unsigned flags, unsigned cpu, enum nb_ctx ctx, nb_u64 *offset_out);
+
+/*
+ * The guide's paging_handle_fault: what to insert for a fault at `offset` by CPU `cpu`.
+ * max_order (0, 9 or 18) is the largest entry the VMA's alignment allows; a larger frame is
+ * returned as its 4 KiB / 2 MiB sub-frame. First touch of a reserved range allocates and
+ * zeroes the frame. -NB_EFAULT: no live range there, or a write to a read-only range (the
+ * shim sends SIGBUS). -NB_EAGAIN: the range is migrating, retry after waiting. -NB_ENOMEM /
+ * -NB_EDQUOT: no frame for a first touch.
+ */
+int nb_space_fault(struct nb_space *s, nb_u64 offset, int write, unsigned cpu,
+		   unsigned max_order, enum nb_ctx ctx, struct nb_space_fault_result *out);
+
+/*
+ * Free, phase 1: the range starting exactly at `offset` dies; faults on it now fail with
+ * -NB_EFAULT. Returns the offsets to zap. -NB_ENOENT: no such range (or already dying),
+ * -NB_EBUSY: migrating. Atomic-safe.
+ */
+int nb_space_free_begin(struct nb_space *s, nb_u64 offset, nb_u64 *start, nb_u64 *len);
+/* Free, phase 2, after the zap: frames go back to the pool. -NB_EINVAL if not begun. */
+int nb_space_free_finish(struct nb_space *s, nb_u64 offset, enum nb_ctx ctx);
+/* Both phases, calling zap(arg, start, len) in between when zap is not NULL. */
+int nb_space_free(struct nb_space *s, nb_u64 offset, enum nb_ctx ctx,
+		  void (*zap)(void *arg, nb_u64 start, nb_u64 len), void *arg);
+
+/*
+ * Migrate, phase 1: the range starting at `offset` starts moving to `node`; faults on it get
+ * -NB_EAGAIN until phase 2 ends. Returns the offsets to zap. -NB_EBUSY if not live,
+ * -NB_EINVAL if `node` has no pool. Atomic-safe.
+ */
+int nb_space_migrate_begin(struct nb_space *s, nb_u64 offset, int node, nb_u64 *start,
+			   nb_u64 *len);
+/*
+ * Migrate, phase 2, after the zap: copy each frame not yet on the node into a frame of the
+ * same order there (huge stays huge), repoint the table, free the old frame; the range is
+ * live again whatever happened. *bytes_moved counts what moved even on error (-NB_ENOMEM,
+ * -NB_EDQUOT: the rest stays where it was).
+ */
+int nb_space_migrate_finish(struct nb_space *s, nb_u64 offset, enum nb_ctx ctx,
+			    nb_u64 *bytes_moved);
+/* Both phases, calling zap(arg, start, len) in between when zap is not NULL. */
+int nb_space_migrate(struct nb_space *s, nb_u64 offset, int node, enum nb_ctx ctx,
+		     void (*zap)(void *arg, nb_u64 start, nb_u64 len), void *arg,
+		     nb_u64 *bytes_moved);
+
+/* The range containing `offset` (any offset inside it). -NB_ENOENT if none. */
+int nb_space_query(struct nb_space *s, nb_u64 offset, struct nb_space_info *out);
+/* Largest mapping size (4 KiB, 2 MiB or 1 GiB) usable somewhere in [offset, offset+len):
+ * the alignment a get_unmapped_area hook should give the user address (modulo offset). */
+nb_u64 nb_space_huge_align(struct nb_space *s, nb_u64 offset, nb_u64 len);
+
+/* Limit this space's populated bytes on `node` (NB_SPACE_NO_QUOTA: no limit, the default).
+ * Lowering it below the current use refuses new frames only. -NB_EINVAL for a bad node. */
+int nb_space_set_quota(struct nb_space *s, int node, nb_u64 bytes);
+nb_u64 nb_space_quota(struct nb_space *s, int node);
+/* Bytes of frames this space holds on `node` (blocks and populated reserved pages). */
+nb_u64 nb_space_node_bytes(struct nb_space *s, int node);
+/* Table pages the space's page table uses now (4 KiB each, pool frames on its node). */
+nb_u64 nb_space_table_pages(struct nb_space *s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NB_SPACE_H */
