@@ -14,6 +14,7 @@
 #include <linux/mmzone.h>
 #include <linux/nodemask.h>
 #include <linux/sched.h>
+#include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
 #include <linux/vmalloc.h>
@@ -44,22 +45,28 @@ static int nb_cmp_chunk(const void *a, const void *b)
 	return pa < pb ? -1 : pa > pb;
 }
 
+/* Can node nid give want_pages and still keep its margin? Says why not in the log. */
+static bool nb_node_can_spare(int nid, unsigned long want_pages)
+{
+	unsigned long free = nb_node_free_pages(nid);
+	unsigned long keep = node_present_pages(nid) >> NB_NODE_MARGIN_SHIFT;
+
+	if (free >= keep && free - keep >= want_pages)
+		return true;
+	pr_err("numabuddy: node %d cannot spare a %lu MiB pool: %lu MiB free, %lu MiB must stay free\n",
+	       nid, want_pages >> (20 - PAGE_SHIFT), free >> (20 - PAGE_SHIFT),
+	       keep >> (20 - PAGE_SHIFT));
+	return false;
+}
+
 static int nb_reserve_node(struct nb_pools *p, int nid, unsigned long want_chunks)
 {
 	const gfp_t gfp = GFP_KERNEL | __GFP_THISNODE | __GFP_NOWARN | __GFP_NORETRY;
 	unsigned long chunk_pages = 1UL << p->chunk_order;
-	unsigned long free = nb_node_free_pages(nid);
-	unsigned long spare = free - (node_present_pages(nid) >> NB_NODE_MARGIN_SHIFT);
 	unsigned long i;
 
-	if (free < (node_present_pages(nid) >> NB_NODE_MARGIN_SHIFT) ||
-	    want_chunks * chunk_pages > spare) {
-		pr_err("numabuddy: node %d cannot spare a %lu MiB pool: %lu MiB free, %lu MiB must stay free\n",
-		       nid, (want_chunks * chunk_pages) >> (20 - PAGE_SHIFT),
-		       free >> (20 - PAGE_SHIFT),
-		       (node_present_pages(nid) >> NB_NODE_MARGIN_SHIFT) >> (20 - PAGE_SHIFT));
+	if (!nb_node_can_spare(nid, want_chunks * chunk_pages))
 		return -ENOMEM;
-	}
 	for (i = 0; i < want_chunks; i++) {
 		struct page *page = alloc_pages_node(nid, gfp, p->chunk_order);
 
@@ -72,6 +79,8 @@ static int nb_reserve_node(struct nb_pools *p, int nid, unsigned long want_chunk
 			return -ENOMEM;
 		}
 		p->chunks[p->nr_chunks++] = page;
+		if (fatal_signal_pending(current))
+			return -EINTR;
 		cond_resched();
 	}
 	p->frames_per_node[nid] = want_chunks * chunk_pages;
@@ -117,9 +126,14 @@ int nb_pools_reserve(struct nb_pools *p, unsigned long mb_per_node, u64 node_mas
 	if (!want_chunks)
 		return -EINVAL;
 
-	for_each_node_state(nid, N_MEMORY)
-		if (nid < NB_MAX_NODES && (node_mask & BIT_ULL(nid)))
-			nodes++;
+	/* Refuse an impossible request before allocating anything for it. */
+	for_each_node_state(nid, N_MEMORY) {
+		if (nid >= NB_MAX_NODES || !(node_mask & BIT_ULL(nid)))
+			continue;
+		if (!nb_node_can_spare(nid, want_chunks * chunk_pages))
+			return -ENOMEM;
+		nodes++;
+	}
 	if (!nodes) {
 		pr_err("numabuddy: no node with memory is selected (nodes=0x%llx)\n", node_mask);
 		return -ENODEV;
