@@ -69,6 +69,7 @@ nb_node_mem_kb() { sed -n 's/.*MemTotal: *\([0-9]*\) kB/\1/p' "/sys/devices/syst
 # /proc/zoneinfo. Holes inside the span are included, so this is the extent, not the size.
 nb_node_range() {
 	# awk only finds the pfns: busybox awk formats %x through a 32-bit int.
+	# shellcheck disable=SC2046 # two numbers, split on purpose
 	set -- $(awk -v node="$1" '
 		$1 == "Node" { cur = $2; sub(",", "", cur); next }
 		cur != node { next }

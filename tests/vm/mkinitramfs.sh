@@ -23,7 +23,7 @@ root=$(cd "$here/../.." && pwd)
 
 die() { echo "mkinitramfs: $*" >&2; exit 1; }
 
-out= kver= kos=() bins=() suite= files=() kmods=()
+out='' kver='' kos=() bins=() suite='' files=() kmods=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--out) out=$2; shift 2;;
@@ -108,7 +108,7 @@ if [ ${#kmods[@]} -gt 0 ]; then
 	for m in "${kmods[@]}"; do
 		deps=$(modprobe -S "$kver" --show-depends "$m") || die "kernel $kver has no module '$m'"
 		for ko in $(awk '$1 == "insmod" { print $2 }' <<<"$deps"); do
-			rel=${ko#/lib/modules/$kver/}
+			rel=${ko#/lib/modules/"$kver"/}
 			dst=$stage$moddir/${rel%.xz}
 			dst=${dst%.zst}
 			[ -e "$dst" ] && continue

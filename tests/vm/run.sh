@@ -33,7 +33,7 @@ root=$(cd "$here/../.." && pwd)
 usage() { sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 die() { echo "run.sh: $*" >&2; exit 2; }
 
-topo= kver=${KVER:-} timeout=300 initrd= log= append= verbose=0 bzimage=0 allows=() mkargs=()
+topo='' kver=${KVER:-} timeout=300 initrd='' log='' append='' verbose=0 bzimage=0 allows=() mkargs=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--topology) topo=$2; shift 2;;

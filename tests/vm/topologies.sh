@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034 # TOPO_* are read by run.sh
 # The VM NUMA topologies, in one place. Sourced by run.sh (bash).
 #
 # nb_topology NAME fills:
@@ -47,7 +48,7 @@ _nb_dist() {
 }
 
 nb_topology() {
-	TOPO_DESC= TOPO_MEM_MB=0 TOPO_CPUS=0 TOPO_ARGS=() TOPO_DIST= TOPO_CPULESS= TOPO_HIGH=
+	TOPO_DESC='' TOPO_MEM_MB=0 TOPO_CPUS=0 TOPO_ARGS=() TOPO_DIST='' TOPO_CPULESS='' TOPO_HIGH=''
 	local nodes
 	case "$1" in
 	2node)
