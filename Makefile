@@ -8,8 +8,12 @@ KVER ?= $(shell scripts/kver.sh)
 KDIR ?= /lib/modules/$(KVER)/build
 BUILD ?= $(CURDIR)/build
 V ?= 0
+# Each kernel gets its own copy of the module sources to build in: objects of one kernel
+# can never be linked into another's module, and the source tree stays free of outputs.
+MODDIR := $(BUILD)/module/$(KVER)
+KO := $(MODDIR)/numabuddy.ko
 
-export KVER
+export KVER KO
 
 .PHONY: all deps module userspace check-symbols test test-hosted test-vm test-dkms demo \
 	dkms-install dkms-uninstall install bench fuzz test-kernels clean help
@@ -24,16 +28,20 @@ deps:
 
 ## module        build numabuddy.ko for KVER (default: Debian's current kernel)
 module: deps
-	$(MAKE) -C $(KDIR) M=$(CURDIR) V=$(V) modules
+	@mkdir -p $(MODDIR)
+	@rsync -a --delete --exclude='*.o' --exclude='.*.cmd' --exclude='*.ko' \
+		--exclude='*.mod*' --exclude='*.order' --exclude=Module.symvers \
+		Kbuild module mm_core uapi scripts $(MODDIR)/
+	$(MAKE) -C $(KDIR) M=$(MODDIR) V=$(V) modules
 	@$(MAKE) --no-print-directory check-symbols
 
 ## check-symbols the C++ core, linked alone, may only need env functions and mem*
 check-symbols:
-	@scripts/check-core-symbols.sh mm_core
+	@scripts/check-core-symbols.sh $(MODDIR)/mm_core
 
 ## userspace     libnumabuddy, the numabuddy CLI, and the in-VM test programs
 userspace: deps
-	$(MAKE) -C userspace BUILD=$(BUILD)/userspace
+	$(MAKE) -C userspace BUILD=$(BUILD)/userspace all static vmtest
 
 ## test          everything CI runs: hosted unit tests, sanitizers, fuzz smoke, VM suite
 test: test-hosted test-vm
@@ -69,6 +77,9 @@ bench: module userspace
 fuzz: module userspace
 	scripts/fuzz.sh
 
+## ko-path       print where `make module` put numabuddy.ko for KVER
+ko-path:
+	@echo $(KO)
+
 clean:
-	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean
 	rm -rf $(BUILD)

@@ -4,5 +4,5 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 exec tests/vm/run.sh --topology "${TOPOLOGY:-2node}" --timeout 300 --verbose \
-	--ko numabuddy.ko --file build/userspace/numabuddy-static:/bin/numabuddy \
+	--ko "${KO:-build/module/$(scripts/kver.sh)/numabuddy.ko}" --file build/userspace/numabuddy-static:/bin/numabuddy \
 	--suite tests/vmsuite/demo.sh

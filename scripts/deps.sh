@@ -7,7 +7,7 @@ set -euo pipefail
 pkgs=(
   build-essential make gcc g++ clang lld llvm cmake pkg-config
   linux-image-amd64 linux-headers-amd64
-  qemu-system-x86 busybox-static cpio kmod dkms
+  qemu-system-x86 busybox-static cpio kmod dkms rsync xz-utils zstd
   libnuma-dev numactl libbenchmark-dev libgtest-dev libclang-rt-14-dev
   python3 python3-matplotlib
 )

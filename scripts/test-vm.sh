@@ -11,6 +11,7 @@ cd "$root"
 mkdir -p build/vm
 kver=${KVER:-$(scripts/kver.sh)}
 topologies=${TOPOLOGIES:-2node 4node cpuless}
+ko=${KO:-$root/build/module/$kver/numabuddy.ko}
 vmbin=$root/build/vm-bin
 passed=0 failed=0
 
@@ -35,9 +36,12 @@ counted() {
 	passed=$((passed + p)); failed=$((failed + f))
 }
 
+# payload KO: the module, the in-VM test programs, the static CLI and library test.
 payload() {
 	local args=(--ko "$1" --suite tests/vmsuite/smoke.sh)
-	for b in "$vmbin"/*; do args+=(--bin "$b"); done
+	for b in "$vmbin"/* build/userspace/nb_vm_test; do [ -x "$b" ] && args+=(--bin "$b"); done
+	[ -x build/userspace/numabuddy-static ] &&
+		args+=(--file build/userspace/numabuddy-static:/bin/numabuddy)
 	echo "${args[@]}"
 }
 
@@ -49,20 +53,20 @@ fi
 
 for t in $topologies; do
 	# shellcheck disable=SC2046
-	run_vm "$t" --topology "$t" --log "build/vm/$t-$kver.log" $(payload "$root/numabuddy.ko")
+	run_vm "$t" --topology "$t" --log "build/vm/$t-$kver.log" $(payload "$ko")
 done
 
 if [ -z "${NB_SKIP_DKMS:-}" ]; then
 	echo "=== dkms build"
 	if scripts/dkms.sh install "$kver" >build/dkms.log 2>&1; then
-		ko=$(scripts/dkms.sh path "$kver")
+		dko=$(scripts/dkms.sh path "$kver")
 		mkdir -p build/vm/dkms
-		case "$ko" in
-		*.xz) xz -dc "$ko" >build/vm/dkms/numabuddy.ko;;
-		*.zst) zstd -dqc "$ko" >build/vm/dkms/numabuddy.ko;;
-		*) cp "$ko" build/vm/dkms/numabuddy.ko;;
+		case "$dko" in
+		*.xz) xz -dc "$dko" >build/vm/dkms/numabuddy.ko;;
+		*.zst) zstd -dqc "$dko" >build/vm/dkms/numabuddy.ko;;
+		*) cp "$dko" build/vm/dkms/numabuddy.ko;;
 		esac
-		echo "NB-TEST-PASS dkms-build ($ko)"
+		echo "NB-TEST-PASS dkms-build ($dko)"
 		passed=$((passed + 1))
 		# shellcheck disable=SC2046
 		run_vm dkms-2node --topology 2node --log "build/vm/dkms-2node-$kver.log" \

@@ -52,7 +52,9 @@ cat /sys/kernel/debug/numabuddy/buddyinfo
 grep -q '^ok' /sys/kernel/debug/numabuddy/check && nb_pass core-check-after-load ||
 	nb_fail core-check-after-load "$(cat /sys/kernel/debug/numabuddy/check)"
 
-for prog in nb_smoke "nb_mapper $MAPPER_ARGS"; do
+progs="nb_smoke"
+command -v nb_vm_test >/dev/null && progs="$progs nb_vm_test"
+for prog in $progs "nb_mapper $MAPPER_ARGS"; do
 	$prog
 	rc=$?
 	if [ "$rc" -eq 0 ]; then nb_pass "${prog%% *}"; else nb_fail "${prog%% *}" "exit $rc"; fi
