@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstring>
 #include <shared_mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -290,6 +291,26 @@ TEST_F(SpaceTest, DemandHugeChunksWhereAligned) {
 
 	ASSERT_EQ(0, nb_space_reserve(sp, 2 * k2M, nullptr, 0, 0, NB_CTX_SLEEP, &off));
 	EXPECT_EQ(0u, Fault(off).order) << "no HUGE flag: 4 KiB frames";
+}
+
+TEST_F(SpaceTest, DemandHugeFallsBackTo4KWhenNoHugeFrameIsFree) {
+	std::vector<nb_u64> blocks;
+	nb_policy b0 = Bind(0);
+	for (nb_u64 o; nb_space_alloc(sp, k2M, &b0, NB_SPACE_NOZERO, NB_CTX_SLEEP, &o) == 0;)
+		blocks.push_back(o);
+	EXPECT_FALSE(blocks.empty());
+	nb_u64 d;
+	ASSERT_EQ(0, nb_space_reserve(sp, k2M, &b0, NB_SPACE_HUGE_2M, 0, NB_CTX_SLEEP, &d));
+	nb_space_fault_result r{};
+	int rc = nb_space_fault(sp, d + k4K, 1, 0, 18, NB_CTX_SLEEP, &r);
+	if (rc == 0) { /* a 4 KiB frame was left over: the chunk is now 4 KiB for good */
+		EXPECT_EQ(0u, r.order);
+		EXPECT_EQ(0, RegionNode(r.pfn));
+		ASSERT_EQ(0, nb_space_free(sp, blocks[0], NB_CTX_SLEEP, nullptr, nullptr));
+		EXPECT_EQ(0u, Fault(d).order) << "a chunk holding 4 KiB frames stays 4 KiB";
+	} else {
+		EXPECT_EQ(-NB_ENOMEM, rc);
+	}
 }
 
 TEST_F(SpaceTest, BindAndInterleaveHonoured) {
@@ -575,6 +596,9 @@ TEST_F(SpaceTest, ConcurrentFaultsAndMigrations) {
 	for (nb_u64 q = 0; q < 4; q++)
 		sum += *static_cast<nb_u64 *>(sim::FrameAddr(Fault(off + k2M + q * k4K, 0, 0).pfn));
 	EXPECT_EQ(done.load(), sum) << again.load() << " retries";
+	EXPECT_GT(done.load(), 0u);
+	RecordProperty("faults", std::to_string(done.load()));
+	RecordProperty("eagain", std::to_string(again.load()));
 	EXPECT_EQ(1u, Info(off).frames_by_order[9]);
 }
 
