@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * model_test.cpp - long random alloc/free/migrate/contig sequences over every topology,
+ * checked against a reference model (a map of what is out): no overlap, every block inside a
+ * region of the node reported, policies honoured, exact accounting per node at every step,
+ * -ENOMEM only when nothing fits, and full coalescing after freeing everything.
+ */
+#include <map>
+#include <random>
+
+#include "test_util.h"
+
+namespace nbtest {
+namespace {
+
+struct Out {
+	nb_u64 frames;
+	int order; /* -1: a contig range */
+	int node;
+};
+
+template <typename C> class ModelTest : public ConfigTest<C> {
+protected:
+	std::map<nb_u64, Out> out_;
+	std::mt19937_64 rng_;
+
+	void Tag(nb_u64 pfn) { *static_cast<nb_u64 *>(sim::FrameAddr(pfn)) = ~pfn; }
+	bool Tagged(nb_u64 pfn) { return *static_cast<nb_u64 *>(sim::FrameAddr(pfn)) == ~pfn; }
+
+	void Add(nb_u64 pfn, Out o) {
+		ASSERT_EQ(o.node, RegionNode(pfn, o.frames)) << std::hex << pfn;
+		auto next = out_.lower_bound(pfn);
+		if (next != out_.end()) {
+			ASSERT_LE(pfn + o.frames, next->first) << "overlaps the next block";
+		}
+		if (next != out_.begin()) {
+			auto prev = std::prev(next);
+			ASSERT_LE(prev->first + prev->second.frames, pfn) << "overlaps the previous block";
+		}
+		out_[pfn] = o;
+		Tag(pfn);
+	}
+
+	nb_policy RandomPolicy(unsigned nodes) {
+		nb_policy p{};
+		p.mode = static_cast<nb_u32>(rng_() % 4);
+		p.node = static_cast<int>(rng_() % (nodes + 1)) - 1;
+		p.nodemask = rng_() & ((1ull << nodes) - 1);
+		if (p.nodemask == 0)
+			p.nodemask = 1;
+		return p;
+	}
+
+	void CheckAccounting() {
+		std::vector<nb_u64> used(this->Nodes(), 0);
+		for (auto &e : out_)
+			used[e.second.node] += e.second.frames;
+		for (unsigned n = 0; n < this->Nodes(); n++) {
+			NodeStats s = this->Stats(static_cast<int>(n));
+			ASSERT_EQ(s.total_frames, s.free_frames + s.pcp_frames + used[n]) << "node " << n;
+		}
+	}
+
+	void Run(unsigned seed, int ops) {
+		rng_.seed(seed);
+		unsigned nodes = this->Nodes();
+		for (int i = 0; i < ops; i++) {
+			sim::SetCpu(static_cast<unsigned>(rng_() % sim::CpuCount()));
+			unsigned r = rng_() % 100;
+			if (r < 45 || out_.empty()) {
+				unsigned order = rng_() % 4 == 0 ? static_cast<unsigned>(rng_() % 11)
+								  : static_cast<unsigned>(rng_() % 4);
+				nb_policy pol = RandomPolicy(nodes);
+				unsigned flags = (rng_() % 4 == 0 ? NB_AF_NOCACHE : 0) |
+						 (rng_() % 16 == 0 ? NB_AF_LOW4G : 0);
+				nb_u64 pfn;
+				int node;
+				int rc = nb_alloc(this->core, order, &pol, flags, NB_CTX_ATOMIC, &pfn, &node);
+				if (rc == 0) {
+					if (pol.mode == NB_POLICY_BIND) {
+						ASSERT_TRUE((pol.nodemask >> node) & 1);
+					}
+					if (flags & NB_AF_LOW4G) {
+						ASSERT_LE(pfn + (1ull << order), NB_LOW_LIMIT_PFN);
+					}
+					ASSERT_EQ(0u, pfn & ((1ull << order) - 1));
+					Add(pfn, {1ull << order, static_cast<int>(order), node});
+				} else {
+					ASSERT_EQ(-NB_ENOMEM, rc);
+					if (!(flags & NB_AF_LOW4G)) {
+						/* Nothing that fits anywhere the policy allows. */
+						nb_pcp_drain(this->core);
+						for (unsigned n = 0; n < nodes; n++) {
+							if (pol.mode == NB_POLICY_BIND && !((pol.nodemask >> n) & 1))
+								continue;
+							ASSERT_LT(this->Stats(static_cast<int>(n)).largest_free_order,
+								  static_cast<int>(order));
+						}
+					}
+				}
+			} else if (r < 55) {
+				nb_u64 nr = 1 + rng_() % 100;
+				nb_u64 pfn;
+				int node;
+				nb_policy pol = RandomPolicy(nodes);
+				if (nb_alloc_contig(this->core, nr, &pol, 0, NB_CTX_SLEEP, &pfn, &node) == 0) {
+					if (pol.mode == NB_POLICY_BIND) {
+						ASSERT_TRUE((pol.nodemask >> node) & 1);
+					}
+					Add(pfn, {nr, -1, node});
+				}
+			} else if (r < 65) {
+				auto it = std::next(out_.begin(), static_cast<long>(rng_() % out_.size()));
+				if (it->second.order < 0)
+					continue;
+				int to = static_cast<int>(rng_() % nodes);
+				nb_u64 np;
+				Out o = it->second;
+				nb_u64 pfn = it->first;
+				int rc = nb_buddy_migrate(this->core, pfn, static_cast<unsigned>(o.order), o.node,
+							  to, NB_CTX_SLEEP, &np);
+				if (rc == 0) {
+					out_.erase(it);
+					ASSERT_TRUE(*static_cast<nb_u64 *>(sim::FrameAddr(np)) == ~pfn);
+					Add(np, {o.frames, o.order, to});
+				} else {
+					ASSERT_EQ(-NB_ENOMEM, rc);
+					ASSERT_TRUE(Tagged(pfn));
+				}
+			} else {
+				auto it = std::next(out_.begin(), static_cast<long>(rng_() % out_.size()));
+				nb_u64 pfn = it->first;
+				Out o = it->second;
+				ASSERT_TRUE(Tagged(pfn)) << "someone else wrote into our block";
+				if (o.order >= 0 && rng_() % 2) {
+					ASSERT_EQ(0, nb_buddy_free(this->core, pfn, static_cast<unsigned>(o.order)));
+				} else {
+					ASSERT_EQ(0, nb_free_range(this->core, pfn, o.frames));
+				}
+				out_.erase(it);
+				if (rng_() % 8 == 0) { /* a double free changes nothing */
+					ASSERT_EQ(-NB_EINVAL, nb_free_range(this->core, pfn, o.frames));
+				}
+			}
+			if (i % 64 == 0) {
+				CheckAccounting();
+				ASSERT_EQ(0, nb_check(this->core));
+			}
+		}
+		CheckAccounting();
+		for (auto &e : out_)
+			ASSERT_EQ(0, nb_free_range(this->core, e.first, e.second.frames));
+		out_.clear();
+		this->ExpectPristine();
+	}
+};
+TYPED_TEST_SUITE(ModelTest, AllConfigs);
+
+TYPED_TEST(ModelTest, RandomSequencesSeed1) { this->Run(1, 4000); }
+TYPED_TEST(ModelTest, RandomSequencesSeed2) { this->Run(2, 4000); }
+TYPED_TEST(ModelTest, RandomSequencesSeed3) { this->Run(3, 4000); }
+
+} /* namespace */
+} /* namespace nbtest */

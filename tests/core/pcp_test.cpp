@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * pcp_test.cpp - pcp.cpp: batched refill, the high mark, drain on demand, NOCACHE bypass,
+ * cached orders (0..3, 9) and a barrier-started multi-thread stress (run under TSan).
+ */
+#include <atomic>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "test_util.h"
+
+namespace nbtest {
+namespace {
+
+class PcpTest : public CoreTest {};
+
+TEST_F(PcpTest, RefillIsBatchedAndFreeParks)
+{
+	Start(OneNode::Make(), 0, 8);
+	nb_u64 pfn;
+	ASSERT_EQ(0, nb_alloc(core, 0, nullptr, 0, NB_CTX_ATOMIC, &pfn, nullptr));
+	NodeStats s = Stats(0);
+	EXPECT_EQ(7u, s.pcp_frames);
+	EXPECT_EQ(initial_[0].free_frames - 8, s.free_frames);
+	EXPECT_EQ(0, nb_buddy_free(core, pfn, 0));
+	EXPECT_EQ(8u, Stats(0).pcp_frames);
+	nb_pcp_drain(core);
+	EXPECT_EQ(0u, Stats(0).pcp_frames);
+	/* NOCACHE never touches the cache. */
+	ASSERT_EQ(0, nb_alloc(core, 0, nullptr, NB_AF_NOCACHE, NB_CTX_ATOMIC, &pfn, nullptr));
+	EXPECT_EQ(0u, Stats(0).pcp_frames);
+	EXPECT_EQ(0, nb_buddy_free(core, pfn, 0)); /* frees do go through it */
+	EXPECT_EQ(1u, Stats(0).pcp_frames);
+	ExpectPristine();
+}
+
+TEST_F(PcpTest, CachedOrdersAreZeroToThreeAndNine)
+{
+	Start(OneNode::Make());
+	for (unsigned k = 0; k <= 10; k++) {
+		nb_u64 pfn;
+		ASSERT_EQ(0, nb_alloc(core, k, nullptr, 0, NB_CTX_ATOMIC, &pfn, nullptr));
+		ASSERT_EQ(0, nb_buddy_free(core, pfn, k));
+		bool cached = k <= 3 || k == 9;
+		EXPECT_EQ(cached, Stats(0).pcp_frames != 0) << "order " << k;
+		nb_pcp_drain(core);
+	}
+	ExpectPristine();
+}
+
+TEST_F(PcpTest, HighMarkBoundsParkedFrames)
+{
+	Start(OneNode::Make(), 0, 16);
+	std::vector<nb_u64> got(1000);
+	for (nb_u64 &p : got)
+		ASSERT_EQ(0, nb_alloc(core, 0, nullptr, NB_AF_NOCACHE, NB_CTX_ATOMIC, &p, nullptr));
+	for (nb_u64 p : got) {
+		ASSERT_EQ(0, nb_buddy_free(core, p, 0));
+		ASSERT_LT(Stats(0).pcp_frames, 64u); /* high = 4 x batch */
+	}
+	ExpectPristine();
+}
+
+TEST_F(PcpTest, LargeRequestDrainsOtherCpusCaches)
+{
+	sim::Topology t;
+	t.cpus_per_node = 2;
+	t.regions = {Region(kHigh, 64, 0)};
+	Start(t);
+	sim::SetCpu(0);
+	nb_u64 pfn;
+	ASSERT_EQ(0, nb_alloc(core, 0, nullptr, 0, NB_CTX_ATOMIC, &pfn, nullptr));
+	ASSERT_EQ(0, nb_buddy_free(core, pfn, 0));
+	EXPECT_EQ(31u, Stats(0).pcp_frames);
+	sim::SetCpu(1);
+	ASSERT_EQ(0, nb_alloc(core, 6, nullptr, 0, NB_CTX_ATOMIC, &pfn, nullptr));
+	EXPECT_EQ(0u, Stats(0).pcp_frames);
+	ASSERT_EQ(0, nb_buddy_free(core, pfn, 6));
+	/* A node running short drains too: CPU 1 parks order-0 frames, CPU 0 takes all 64. */
+	ASSERT_EQ(0, nb_alloc(core, 0, nullptr, 0, NB_CTX_ATOMIC, &pfn, nullptr));
+	ASSERT_EQ(0, nb_buddy_free(core, pfn, 0));
+	sim::SetCpu(0);
+	std::vector<nb_u64> got;
+	while (nb_alloc(core, 0, nullptr, 0, NB_CTX_ATOMIC, &pfn, nullptr) == 0)
+		got.push_back(pfn);
+	EXPECT_EQ(64u, got.size());
+	for (nb_u64 p : got)
+		ASSERT_EQ(0, nb_buddy_free(core, p, 0));
+	ExpectPristine();
+}
+
+TEST_F(PcpTest, Low4GBypassesCaches)
+{
+	Start(LowHigh::Make());
+	nb_u64 pfn;
+	nb_policy b = Bind(0);
+	ASSERT_EQ(0, nb_alloc(core, 0, &b, NB_AF_LOW4G, NB_CTX_ATOMIC, &pfn, nullptr));
+	EXPECT_LT(pfn, NB_LOW_LIMIT_PFN);
+	EXPECT_EQ(0u, Stats(0).pcp_frames);
+	ASSERT_EQ(0, nb_buddy_free(core, pfn, 0));
+	ExpectPristine();
+}
+
+/* Threads on different simulated CPUs allocate, tag, hand blocks to each other and free, all
+ * released by one barrier. Tags in the frames catch any block handed out twice. */
+template <typename Config> class PcpStress : public ConfigTest<Config> {};
+using StressConfigs = ::testing::Types<TwoNodes, FourNodesHoles>;
+TYPED_TEST_SUITE(PcpStress, StressConfigs);
+
+TYPED_TEST(PcpStress, BarrierStartedThreads)
+{
+	constexpr int kThreads = 4;
+	constexpr int kOps = 3000;
+	std::atomic<int> ready{0};
+	std::atomic<bool> go{false};
+	std::mutex mu;
+	std::vector<std::pair<nb_u64, unsigned>> shared; /* handed between threads */
+	std::atomic<int> errors{0};
+	unsigned cpus = sim::CpuCount();
+	auto body = [&](int id) {
+		sim::SetCpu(static_cast<unsigned>(id) % cpus);
+		std::mt19937 rng(static_cast<unsigned>(id) * 7919u);
+		std::vector<std::pair<nb_u64, unsigned>> mine;
+		ready++;
+		while (!go.load())
+			std::this_thread::yield();
+		const unsigned orders[] = {0, 0, 0, 1, 2, 3, 4, 9};
+		for (int i = 0; i < kOps; i++) {
+			unsigned r = rng() % 10;
+			if (r < 5 || mine.empty()) {
+				unsigned k = orders[rng() % 8];
+				nb_policy pol{};
+				pol.mode = rng() % 2 ? NB_POLICY_LOCAL : NB_POLICY_INTERLEAVE;
+				pol.nodemask = (1ull << sim::Current().nodes) - 1;
+				nb_u64 pfn;
+				if (nb_alloc(this->core, k, &pol, rng() % 8 == 0 ? NB_AF_NOCACHE : 0,
+					     NB_CTX_ATOMIC, &pfn, nullptr) != 0)
+					continue;
+				auto *tag = static_cast<nb_u64 *>(sim::FrameAddr(pfn));
+				*tag = pfn ^ 0x5a5a;
+				mine.push_back({pfn, k});
+			} else if (r < 7) {
+				std::lock_guard<std::mutex> g(mu);
+				shared.push_back(mine.back());
+				mine.pop_back();
+			} else {
+				std::pair<nb_u64, unsigned> b;
+				if (r == 9) {
+					std::lock_guard<std::mutex> g(mu);
+					if (shared.empty())
+						continue;
+					b = shared.back();
+					shared.pop_back();
+				} else {
+					b = mine.back();
+					mine.pop_back();
+				}
+				if (*static_cast<nb_u64 *>(sim::FrameAddr(b.first)) != (b.first ^ 0x5a5a))
+					errors++;
+				if (nb_buddy_free(this->core, b.first, b.second) != 0)
+					errors++;
+			}
+		}
+		for (auto &b : mine)
+			if (nb_buddy_free(this->core, b.first, b.second) != 0)
+				errors++;
+	};
+	std::vector<std::thread> th;
+	for (int i = 0; i < kThreads; i++)
+		th.emplace_back(body, i);
+	while (ready.load() != kThreads)
+		std::this_thread::yield();
+	go = true;
+	for (auto &t : th)
+		t.join();
+	for (auto &b : shared)
+		EXPECT_EQ(0, nb_buddy_free(this->core, b.first, b.second));
+	EXPECT_EQ(0, errors.load());
+	this->ExpectPristine();
+}
+
+} /* namespace */
+} /* namespace nbtest */
