@@ -35,6 +35,19 @@ static inline void nb_vm_flags_clear(struct vm_area_struct *vma, unsigned long f
 }
 #endif
 
+/* Huge entries need THP (PREEMPT_RT kernels have none) and DAX (huge_fault is only called
+ * for DAX VMAs); 1 GiB entries need the architecture's PUD support on top. */
+#if IS_ENABLED(CONFIG_TRANSPARENT_HUGEPAGE) && IS_ENABLED(CONFIG_FS_DAX)
+#define NB_HAVE_HUGE_PMD 1
+#else
+#define NB_HAVE_HUGE_PMD 0
+#endif
+#if NB_HAVE_HUGE_PMD && IS_ENABLED(CONFIG_HAVE_ARCH_TRANSPARENT_HUGEPAGE_PUD)
+#define NB_HAVE_HUGE_PUD 1
+#else
+#define NB_HAVE_HUGE_PUD 0
+#endif
+
 /* huge_fault took an enum page_entry_size until 6.6, then the mapping order. NB_HUGE_FAULT
  * declares a handler `fn(struct vm_fault *vmf, unsigned int order)` with the right shape. */
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 6, 0)

@@ -415,9 +415,9 @@ static int nb_ioctl_version(struct nb_file *nf, void *data)
 	v->abi_major = NB_ABI_MAJOR;
 	v->abi_minor = NB_ABI_MINOR;
 	v->features = NB_FEAT_RESERVE | NB_FEAT_MIGRATE | NB_FEAT_BATCH | NB_FEAT_BENCH;
-	if (IS_ENABLED(CONFIG_FS_DAX) && IS_ENABLED(CONFIG_TRANSPARENT_HUGEPAGE))
+	if (NB_HAVE_HUGE_PMD)
 		v->features |= NB_FEAT_HUGE_PMD;
-	if (IS_ENABLED(CONFIG_FS_DAX) && IS_ENABLED(CONFIG_HAVE_ARCH_TRANSPARENT_HUGEPAGE_PUD))
+	if (NB_HAVE_HUGE_PUD)
 		v->features |= NB_FEAT_HUGE_PUD;
 	v->nr_node_ids = nr_node_ids;
 	v->max_order = nb_param_max_order;
@@ -610,10 +610,12 @@ static vm_fault_t nb_handle_fault(struct vm_fault *vmf, unsigned int order)
 	case 0:
 		ret = vmf_insert_pfn(vma, addr, r.pfn);
 		break;
+#if NB_HAVE_HUGE_PMD
 	case PMD_SHIFT - PAGE_SHIFT:
 		ret = vmf_insert_pfn_pmd(vmf, pfn_to_pfn_t(r.pfn), r.writable);
 		break;
-#ifdef CONFIG_HAVE_ARCH_TRANSPARENT_HUGEPAGE_PUD
+#endif
+#if NB_HAVE_HUGE_PUD
 	case PUD_SHIFT - PAGE_SHIFT:
 		ret = vmf_insert_pfn_pud(vmf, pfn_to_pfn_t(r.pfn), r.writable);
 		break;
@@ -631,11 +633,15 @@ static vm_fault_t nb_fault(struct vm_fault *vmf)
 	return nb_handle_fault(vmf, 0);
 }
 
+#if NB_HAVE_HUGE_PMD
 NB_DEFINE_HUGE_FAULT(nb_huge_fault, nb_handle_fault)
+#endif
 
 static const struct vm_operations_struct nb_vm_ops = {
 	.fault = nb_fault,
+#if NB_HAVE_HUGE_PMD
 	.huge_fault = nb_huge_fault,
+#endif
 };
 
 static int nb_mmap(struct file *file, struct vm_area_struct *vma)

@@ -25,7 +25,7 @@ int nb_walk_user(struct nb_walk *w)
 	p4d_t *p4d;
 	pud_t *pud, pudv;
 	pmd_t *pmd, pmdv;
-	pte_t *pte;
+	pte_t *pte, ptev;
 
 	w->level = NB_WALK_NONE;
 	w->pfn = 0;
@@ -57,14 +57,16 @@ int nb_walk_user(struct nb_walk *w)
 		w->pfn = pmd_pfn(pmdv) + ((addr & ~PMD_MASK) >> PAGE_SHIFT);
 		goto out;
 	}
-	pte = pte_offset_map(pmd, addr);
-	if (!pte)
+	if (pmd_bad(pmdv))
 		goto out;
-	if (pte_present(*pte)) {
+	/* x86-64 has no highmem: the PTE table is in the direct map. pte_offset_map() would
+	 * need __pte_offset_map, which 6.12 no longer exports. */
+	pte = (pte_t *)pmd_page_vaddr(pmdv) + pte_index(addr);
+	ptev = READ_ONCE(*pte);
+	if (pte_present(ptev)) {
 		w->level = NB_WALK_PTE;
-		w->pfn = pte_pfn(*pte);
+		w->pfn = pte_pfn(ptev);
 	}
-	pte_unmap(pte);
 out:
 	mmap_read_unlock(mm);
 	if (w->level != NB_WALK_NONE)

@@ -961,16 +961,20 @@ void TestIsolation(int node)
 		other.offset = msg[2 * i];
 		other.size = kSize;
 		void *p = mmap(nullptr, kSize, PROT_READ, MAP_SHARED, nb_fd(h), (off_t)msg[2 * i]);
-		denied += nb_query(h, msg[2 * i], &q) == -ENOENT;
-		denied += p == MAP_FAILED && errno == EINVAL;
+		int e_map = p == MAP_FAILED ? errno : 0;
+		int e_query = nb_query(h, msg[2 * i], &q);
 		if (p != MAP_FAILED)
 			munmap(p, kSize);
 		uint64_t moved;
-		if (g_ver.features & NB_FEAT_MIGRATE)
-			denied += nb_migrate(h, &other, node, &moved) == -ENOENT;
-		else
-			denied++;
-		denied += nb_free(h, &other) == -ENOENT;
+		int e_mig = (g_ver.features & NB_FEAT_MIGRATE) ? nb_migrate(h, &other, node, &moved)
+							     : -ENOENT;
+		int e_free = nb_free(h, &other);
+		int ok = (e_query == -ENOENT) + (e_map == EINVAL) + (e_mig == -ENOENT) +
+			 (e_free == -ENOENT);
+		if (ok != 4)
+			printf("isolation: offset 0x%llx: query %d mmap %d migrate %d free %d\n",
+			       (unsigned long long)msg[2 * i], e_query, e_map, e_mig, e_free);
+		denied += ok;
 	}
 	CHECK("isolation-other-fd-cannot-reach-blocks", denied == 4 * kBlocks,
 	      "%d of %d query/mmap/migrate/free attempts on A's offsets were not refused",
