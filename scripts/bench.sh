@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# bench.sh - `make bench`: numabuddy against the kernel's page allocator, side by side in
+# QEMU/TCG VMs, then a report. Everything lands in build/bench/:
+#   *.json       Google Benchmark output, one file per program and boot
+#   report.md    one row per case: numabuddy, kernel, ratio
+#   latency.png  latency vs size, one line per allocator
+#   vm-*.log     serial logs
+#
+#   scripts/bench.sh            the full run (~15-25 minutes on a 2-core host)
+#   scripts/bench.sh --smoke    a few iterations of everything, for CI (a few minutes)
+#
+# Two boots of the 4node topology: the main one (Debian's defaults, init_on_alloc=1) runs
+# every program; a second one with init_on_alloc=0 repeats the in-kernel allocator bench, so
+# that alloc_pages is also measured without zeroing, as numabuddy's buddy calls are.
+# Ends with "N passed, N failed" like the other harness scripts.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+smoke=0
+case "${1:-}" in
+--smoke) smoke=1;;
+"") ;;
+*) echo "usage: $0 [--smoke]" >&2; exit 2;;
+esac
+kver=${KVER:-$(scripts/kver.sh)}
+ko=${KO:-$root/build/module/$kver/numabuddy.ko}
+out=$root/build/bench
+passed=0 failed=0
+t_start=$(date +%s)
+
+pass() { echo "NB-TEST-PASS $1"; passed=$((passed + 1)); }
+fail() { echo "NB-TEST-FAIL $1 ${2:-failed}"; failed=$((failed + 1)); }
+finish() {
+	echo "bench: $(($(date +%s) - t_start)) s wall"
+	echo "$passed passed, $failed failed"
+	[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
+	exit
+}
+
+# The module and library (the Makefile's bench target has built them already: no-ops then).
+if [ ! -f "$ko" ] || [ ! -f build/userspace/libnumabuddy.a ]; then
+	make -s module userspace || { fail build "make module userspace"; finish; }
+fi
+make -s -C userspace/bench BUILD="$out" || { fail build "make -C userspace/bench"; finish; }
+mkdir -p "$out"
+rm -f "$out"/*.json
+
+# counted LABEL CMD...: run a command ending in "N passed, N failed"; add to the totals.
+counted() {
+	local label=$1 line p f
+	shift
+	echo "=== $label"
+	"$@" 2>&1 | tee "$out/$label.out" | grep -E 'NB-TEST-FAIL|^(PASS|FAIL|SKIP) |passed,'
+	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out/$label.out" | tail -n 1)
+	if [ -z "$line" ]; then
+		fail "$label:harness" "no summary line (see $out/$label.out)"
+		return
+	fi
+	p=${line%% passed*}; f=${line#*, }; f=${f%% failed*}
+	passed=$((passed + p)); failed=$((failed + f))
+}
+
+# extract LOG PREFIX: the JSON blocks of a serial log into $out/PREFIX-NAME.json (validated).
+extract() {
+	python3 - "$1" "$out" "$2" <<'PY'
+import json, re, sys
+log, out, prefix = sys.argv[1:]
+name, buf, bad = None, [], 0
+for line in open(log, errors="replace"):
+    line = line.rstrip("\r\n")
+    m = re.search(r"NB-BENCH-JSON-BEGIN (\S+)", line)
+    if m:
+        name, buf = m.group(1), []
+        continue
+    if name and "NB-BENCH-JSON-END" in line:
+        tag = f"{prefix}-{name}" if prefix else name
+        path = f"{out}/{tag}.json"
+        try:
+            data = json.loads("\n".join(buf))
+            json.dump(data, open(path, "w"), indent=1)
+            print(f"NB-TEST-PASS json-{tag}")
+        except ValueError as e:
+            print(f"NB-TEST-FAIL json-{tag} invalid JSON: {e}")
+        name = None
+        continue
+    if name:
+        buf.append(line)
+PY
+}
+
+bins=(--bin "$out/nb_kernel_bench" --bin "$out/nb_user_bench" --bin "$out/nb_contig_bench")
+if [ "$smoke" = 1 ]; then
+	append="nb_bench_smoke=1" timeout=900
+else
+	append="" timeout=3600
+fi
+
+counted vm-main tests/vm/run.sh --topology 4node --kver "$kver" --ko "$ko" "${bins[@]}" \
+	--suite tests/vmsuite/bench.sh --timeout "$timeout" --log "$out/vm-main.log" \
+	--append "nb_pool_mb=512 $append"
+counted vm-noinit tests/vm/run.sh --topology 4node --kver "$kver" --ko "$ko" \
+	--bin "$out/nb_kernel_bench" --suite tests/vmsuite/bench.sh --timeout "$timeout" \
+	--log "$out/vm-noinit.log" --append "nb_pool_mb=512 init_on_alloc=0 nb_bench_only=kernel $append"
+
+for run in main noinit; do
+	[ -f "$out/vm-$run.log" ] || continue
+	while read -r line; do
+		case "$line" in
+		NB-TEST-PASS*) pass "${line#NB-TEST-PASS }";;
+		NB-TEST-FAIL*) r=${line#NB-TEST-FAIL }; fail "${r%% *}" "${r#* }";;
+		esac
+	done < <(extract "$out/vm-$run.log" "")
+done
+
+# The hosted mm_core bench (tests/Makefile), when its source exists.
+if [ -f userspace/bench/core_bench.cpp ] && grep -q '^bench:' tests/Makefile; then
+	core_flags="--benchmark_out=$out/core.json --benchmark_out_format=json"
+	[ "$smoke" = 1 ] && core_flags="$core_flags --benchmark_min_time=0.001"
+	if make -s -C tests bench BENCH_FLAGS="$core_flags" >"$out/core.out" 2>&1 && [ -s "$out/core.json" ]; then
+		pass core-bench
+	else
+		tail -n 20 "$out/core.out"
+		fail core-bench "see $out/core.out"
+	fi
+else
+	echo "NB-TEST-SKIP core-bench userspace/bench/core_bench.cpp not there yet"
+fi
+
+if python3 scripts/bench-report.py "$out" && [ -s "$out/report.md" ] && [ -s "$out/latency.png" ]; then
+	pass bench-report
+	echo "bench: report $out/report.md, plot $out/latency.png"
+else
+	fail bench-report "scripts/bench-report.py failed"
+fi
+finish

@@ -1,0 +1,97 @@
+# bench.sh - the benchmark suite (busybox sh, run as /suite.sh by scripts/bench.sh).
+# Loads numabuddy with large pools, reserves hugetlb pages, runs the Google Benchmark programs
+# and prints each one's JSON between markers on the console (the VM has no shared disk):
+#   NB-BENCH-JSON-BEGIN <name>
+#   ...JSON...
+#   NB-BENCH-JSON-END <name>
+# One test line per program: NB-TEST-PASS bench-<name> when it exited 0 and wrote JSON.
+#
+# Knobs from the kernel command line (run.sh --append):
+#   nb_pool_mb=N       pool per node in MiB (default 512: half of a 4node node)
+#   nb_bench_only=kernel   only the in-kernel allocator bench (the init_on_alloc=0 boot)
+#   nb_bench_smoke=1   a few iterations of everything (CI)
+#   nb_bench_filter=RE passed as --benchmark_filter
+#   nb_hugetlb=N       2 MiB hugetlb pages to reserve on the bench node (default 160)
+. /lib/nb/lib.sh
+KO=/lib/nb/numabuddy.ko
+POOL_MB=$(nb_cmdline_get nb_pool_mb || echo 512)
+ONLY=$(nb_cmdline_get nb_bench_only || echo all)
+SMOKE=$(nb_cmdline_get nb_bench_smoke || echo 0)
+FILTER=$(nb_cmdline_get nb_bench_filter || echo .)
+HUGE_LOCAL=$(nb_cmdline_get nb_hugetlb || echo 160)
+# The single-threaded cases run on CPU 1 (node 1): node 0 also holds the kernel and initramfs.
+BENCH_CPU=1
+export NB_BENCH_CPU=$BENCH_CPU
+if [ "$SMOKE" = 1 ]; then
+	export NB_BENCH_SMOKE=1
+	MIN_TIME=0.001
+else
+	MIN_TIME=0.2
+fi
+
+nb_check_topology
+nb_dmesg_mark
+
+if ! nb_check insmod nb_insmod "$KO" pool_mb="$POOL_MB" fd_quota_pct=100; then
+	exit 1
+fi
+echo "bench: pool_mb=$POOL_MB smoke=$SMOKE only=$ONLY cmdline: $(cat /proc/cmdline)"
+echo "bench: THP $(cat /sys/kernel/mm/transparent_hugepage/enabled)"
+cat /sys/kernel/debug/numabuddy/buddyinfo
+
+# hugetlb_set NODE COUNT: reserve 2 MiB pages on a node; prints what the kernel gave.
+hugetlb_set() {
+	f=/sys/devices/system/node/node$1/hugepages/hugepages-2048kB/nr_hugepages
+	[ -w "$f" ] || return 0
+	echo "$2" >"$f"
+	echo "bench: node$1 hugetlb 2M pages: $(cat "$f") (asked $2)"
+}
+
+# run_bench NAME PROG [ARGS...]: run with JSON to a file, print it between markers.
+run_bench() {
+	name=$1; shift
+	out=/tmp/$name.json
+	rm -f "$out"
+	echo "bench: running $name: $*"
+	"$@" --benchmark_min_time="$MIN_TIME" --benchmark_filter="$FILTER" \
+		--benchmark_out="$out" --benchmark_out_format=json --benchmark_color=false
+	rc=$?
+	if [ -s "$out" ]; then
+		# Keep kernel messages off the console while the JSON goes out, so none lands inside it.
+		old=$(awk '{print $1}' /proc/sys/kernel/printk)
+		echo 1 >/proc/sys/kernel/printk
+		echo "NB-BENCH-JSON-BEGIN $name"
+		cat "$out"
+		echo "NB-BENCH-JSON-END $name"
+		echo "$old" >/proc/sys/kernel/printk
+	fi
+	if [ "$rc" -eq 0 ] && [ -s "$out" ]; then nb_pass "bench-$name"
+	else nb_fail "bench-$name" "exit $rc, json $(wc -c <"$out" 2>/dev/null || echo 0) bytes"; fi
+}
+
+if [ "$ONLY" = kernel ]; then
+	run_bench kernel-noinit nb_kernel_bench
+else
+	run_bench kernel nb_kernel_bench
+	bench_node=$(ls -d /sys/devices/system/cpu/cpu$BENCH_CPU/node[0-9]* 2>/dev/null)
+	bench_node=${bench_node##*node}
+	for n in $(nb_nodes); do
+		if [ "$n" = "$bench_node" ]; then
+			hugetlb_set "$n" "$HUGE_LOCAL"
+		else
+			hugetlb_set "$n" 48
+		fi
+	done
+	grep -E 'MemFree|HugePages_(Total|Free)' /proc/meminfo
+	run_bench user nb_user_bench
+	for n in $(nb_nodes); do hugetlb_set "$n" 0; done
+	cat /sys/kernel/debug/numabuddy/buddyinfo
+	for pct in 25 50 90; do
+		NB_FRAG_PCT=$pct run_bench "contig$pct" nb_contig_bench
+	done
+fi
+
+grep -q '^ok' /sys/kernel/debug/numabuddy/check && nb_pass core-check-after-bench ||
+	nb_fail core-check-after-bench "$(cat /sys/kernel/debug/numabuddy/check)"
+nb_check rmmod rmmod numabuddy
+nb_dmesg_clean
