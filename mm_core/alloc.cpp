@@ -43,11 +43,10 @@ int Core::Alloc(unsigned order, const nb_policy *pol, unsigned flags, nb_ctx ctx
 	for (int pass = 0; pass < 2; pass++) {
 		for (unsigned i = 0; i < nl.count; i++) {
 			int n = nl.node[i];
-			if (pass == 1) {
-				if (nodes_[n]->pcp_frames() == 0)
-					continue;
+			/* No shared "frames parked" counter to skip this: it would cost an atomic
+			 * on every cached alloc and free, and this is the slow path. */
+			if (pass == 1)
 				DrainNode(n);
-			}
 			if (AllocFromNode(n, order, flags, cpu, in, pfn)) {
 				if (n != in.intended && in.intended >= 0)
 					AtomicAdd(&foreign_[in.intended], u64{1});

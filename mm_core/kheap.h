@@ -45,14 +45,23 @@ struct SlabHeader {
 };
 static_assert(sizeof(SlabHeader) <= kSlabHeaderSize, "slab header must fit its 64 bytes");
 
-/* Size class for a small size; sizes of 1..16 share class 0. */
-inline unsigned HeapClass(usize size)
-{
-	unsigned c = 0;
-	while (kHeapClassSize[c] < size)
-		c++;
-	return c;
-}
+/* Size class for 1 <= size <= kHeapMaxSmall: a table by 16-byte granule, built at compile
+ * time (no constructor runs). Granule g covers sizes 16g-15 .. 16g; size 100 -> g 7 -> 128. */
+struct HeapClassTable {
+	u8 cls[kHeapMaxSmall / 16 + 1];
+	constexpr HeapClassTable() : cls() {
+		unsigned c = 0;
+		for (unsigned g = 0; g <= kHeapMaxSmall / 16; g++) {
+			while (kHeapClassSize[c] < g * 16)
+				c++;
+			cls[g] = static_cast<u8>(c);
+		}
+	}
+};
+inline constexpr HeapClassTable kHeapClassTable{};
+inline unsigned HeapClass(usize size) { return kHeapClassTable.cls[(size + 15) / 16]; }
+static_assert(kHeapClassSize[kHeapClassTable.cls[(100 + 15) / 16]] == 128, "worked example");
+static_assert(kHeapClassSize[kHeapClassTable.cls[(2016 + 15) / 16]] == 2016, "largest class");
 
 /* Intrusive list of slabs; all-zero is a valid empty list. */
 struct SlabList {

@@ -77,9 +77,6 @@ public:
 	void CountFail() { AtomicAdd(&alloc_fail_, u64{1}); }
 	void CountMigrateIn() { AtomicAdd(&migrate_in_, u64{1}); }
 	void CountMigrateOut() { AtomicAdd(&migrate_out_, u64{1}); }
-	/* Frames parked in per-CPU caches: a hint for "is draining worth it". */
-	void AddPcpFrames(i64 d) { AtomicAdd(&pcp_frames_, static_cast<u64>(d)); }
-	u64 pcp_frames() const { return AtomicLoad(&pcp_frames_); }
 
 private:
 	Lock lock_;
@@ -95,7 +92,6 @@ private:
 	u64 alloc_fail_;
 	u64 migrate_in_;
 	u64 migrate_out_;
-	u64 pcp_frames_;
 };
 
 } /* namespace nb */

@@ -36,11 +36,9 @@ bool PcpCache::AllocLocked(unsigned slot, const AllocIntent &in, u64 *pfn)
 			return false;
 		count_[slot] = got;
 		frames_ += static_cast<u64>(got) << order;
-		node_->AddPcpFrames(static_cast<i64>(got) << order);
 	}
 	u64 p = stack(slot)[--count_[slot]];
 	frames_ -= 1ull << order;
-	node_->AddPcpFrames(-(static_cast<i64>(1) << order));
 	Segment *seg = node_->FindSeg(p);
 	NB_ASSERT(seg != nullptr);
 	seg->MarkAlloc(p, order);
@@ -54,7 +52,6 @@ void PcpCache::PushLocked(unsigned slot, u64 pfn)
 	unsigned order = PcpOrder(slot);
 	stack(slot)[count_[slot]++] = pfn;
 	frames_ += 1ull << order;
-	node_->AddPcpFrames(static_cast<i64>(1) << order);
 	if (count_[slot] >= high_[slot])
 		DrainLocked(slot, batch_[slot]);
 }
@@ -78,7 +75,6 @@ void PcpCache::DrainLocked(unsigned slot, unsigned n)
 	count_[slot] -= n;
 	__builtin_memmove(st, st + n, count_[slot] * sizeof(u64));
 	frames_ -= static_cast<u64>(n) << order;
-	node_->AddPcpFrames(-(static_cast<i64>(n) << order));
 }
 
 void PcpCache::DrainAllLocked()
