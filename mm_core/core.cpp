@@ -308,11 +308,13 @@ int Core::Stats(int node, struct nb_node_stats *out)
 
 int Core::Check()
 {
+	/* One lock at a time: this runs on a live pool (debugfs), and blocks move between a
+	 * cache and its node meanwhile, so only per-structure invariants are exact here. The
+	 * tests check global accounting (free + parked + allocated == total) when quiescent. */
 	for (unsigned n = 0; n < node_ids_; n++) {
 		Node *nd = nodes_[n];
 		if (nd == nullptr)
 			continue;
-		u64 cached = 0;
 		for (unsigned cpu = 0; cpu < cpu_ids_; cpu++) {
 			PcpCache *pc = Pcp(cpu, static_cast<int>(n));
 			if (pc == nullptr)
@@ -320,13 +322,12 @@ int Core::Check()
 			Guard g(pc->lock());
 			if (!pc->CheckLocked())
 				return -NB_EIO;
-			cached += pc->frames();
 		}
 		Guard g(nd->lock());
 		if (!nd->CheckLocked())
 			return -NB_EIO;
-		if (nd->FreeFramesLocked() + cached > nd->total_frames()) {
-			nb_env_log(NB_LOG_ERR, "nb: node %u: free + cached exceeds total\n", n);
+		if (nd->FreeFramesLocked() > nd->total_frames()) {
+			nb_env_log(NB_LOG_ERR, "nb: node %u: more free frames than frames\n", n);
 			return -NB_EIO;
 		}
 	}

@@ -169,11 +169,26 @@ TYPED_TEST(PcpStress, BarrierStartedThreads)
 	std::vector<std::thread> th;
 	for (int i = 0; i < kThreads; i++)
 		th.emplace_back(body, i);
+	/* A debugfs reader: consistency walk and stats on the live pool. */
+	std::atomic<bool> done{false};
+	std::thread reader([&] {
+		while (!go.load())
+			std::this_thread::yield();
+		while (!done.load()) {
+			if (nb_check(this->core) != 0)
+				errors++;
+			NodeStats s; /* a snapshot per lock, not atomic across them: no sum check */
+			if (nb_node_stats(this->core, 0, &s) != 0 || s.free_frames > s.total_frames)
+				errors++;
+		}
+	});
 	while (ready.load() != kThreads)
 		std::this_thread::yield();
 	go = true;
 	for (auto &t : th)
 		t.join();
+	done = true;
+	reader.join();
 	for (auto &b : shared)
 		EXPECT_EQ(0, nb_buddy_free(this->core, b.first, b.second));
 	EXPECT_EQ(0, errors.load());
