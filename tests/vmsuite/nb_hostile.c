@@ -1,0 +1,701 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * nb_hostile.c - hostile and edge cases for /dev/numabuddy, one subcommand each (hostile.sh
+ * runs them in order, with the module loaded as each needs):
+ *
+ *   rmmod-busy        rmmod refused while a file, then only a mapping, remains; data intact;
+ *                     succeeds after munmap (the module is then unloaded)
+ *   mmap-edges        zero and huge lengths, offsets that are no block, windows, MAP_PRIVATE,
+ *                     O_RDONLY files, PROT_EXEC, MAP_FIXED at a misaligned address
+ *   exit-with-blocks  children exit (and get killed) holding blocks, reserved ranges,
+ *                     mappings of closed files
+ *   signal-alloc MB   SIGKILL / SIGINT during the zeroing of an MB MiB allocation
+ *   signal-migrate MB SIGKILL during the migration of an MB MiB block
+ *   fault-over-quota  first touch of a reserved range beyond the file's quota must SIGBUS
+ *   fault-pool-empty  first touch of a BIND reserved range whose node is full must SIGBUS
+ *   pressure          a memory hog takes the node's memory down to a floor; the module keeps
+ *                     working meanwhile
+ *   works             allocate, map, write, read back, migrate and free on every node
+ *
+ * Prints NB-TEST-PASS/NB-TEST-FAIL lines; exits 1 on any failure.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../uapi/numabuddy.h"
+
+#define PAGE 4096UL
+#define MiB (1024UL * 1024)
+#define QUOTA_PARAM "/sys/module/numabuddy/parameters/fd_quota_pct"
+
+static int failures, nr_nodes;
+static uint64_t pool_nodes;
+
+#define PASS(name) printf("NB-TEST-PASS %s\n", name)
+#define FAIL(name, ...) do { printf("NB-TEST-FAIL %s ", name); printf(__VA_ARGS__); \
+	printf("\n"); failures++; } while (0)
+#define CHECK(name, cond, ...) do { if (cond) PASS(name); else FAIL(name, __VA_ARGS__); } while (0)
+
+static sigjmp_buf jb;
+static volatile int armed;
+
+static void on_fault(int sig)
+{
+	if (armed) {
+		armed = 0;
+		siglongjmp(jb, sig);
+	}
+	_exit(100 + sig);
+}
+
+/* Read one byte at p (write when `write`): 0, or the signal it raised. */
+static int touch(volatile char *p, int write)
+{
+	int sig = sigsetjmp(jb, 1);
+
+	if (sig == 0) {
+		armed = 1;
+		if (write)
+			*p = 1;
+		else
+			(void)*p;
+		armed = 0;
+	}
+	return sig;
+}
+
+static int nb_open(int flags)
+{
+	int fd = open(NB_DEVICE_PATH, flags | O_CLOEXEC);
+
+	if (fd < 0) {
+		printf("nb_hostile: open %s: %s\n", NB_DEVICE_PATH, strerror(errno));
+		exit(2);
+	}
+	return fd;
+}
+
+static int nb_alloc(int fd, uint64_t size, int policy, int node, uint32_t flags,
+		    struct nb_alloc *out, int reserve)
+{
+	struct nb_alloc a = { .size = size, .policy = policy, .node = node, .flags = flags };
+	int rc = ioctl(fd, reserve ? NB_IOC_RESERVE : NB_IOC_ALLOC, &a);
+
+	if (out)
+		*out = a;
+	return rc ? errno : 0;
+}
+
+static int nb_free(int fd, uint64_t offset)
+{
+	struct nb_free f = { .offset = offset };
+
+	return ioctl(fd, NB_IOC_FREE, &f) ? errno : 0;
+}
+
+static void read_version(void)
+{
+	struct nb_version v = { 0 };
+	int fd = nb_open(O_RDWR);
+
+	if (ioctl(fd, NB_IOC_VERSION, &v))
+		exit(2);
+	nr_nodes = v.nr_node_ids;
+	pool_nodes = v.nodes_with_pool;
+	close(fd);
+}
+
+static int set_quota_pct(int pct)
+{
+	FILE *f = fopen(QUOTA_PARAM, "r+");
+	int old = -1;
+
+	if (!f)
+		return -1;
+	if (fscanf(f, "%d", &old) != 1)
+		old = -1;
+	rewind(f);
+	fprintf(f, "%d\n", pct);
+	fclose(f);
+	return old;
+}
+
+static double now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static void fill(volatile uint64_t *p, uint64_t bytes, uint64_t seed)
+{
+	for (uint64_t i = 0; i < bytes / 8; i += PAGE / 8)
+		p[i] = seed ^ i;
+}
+
+static int check(volatile uint64_t *p, uint64_t bytes, uint64_t seed)
+{
+	for (uint64_t i = 0; i < bytes / 8; i += PAGE / 8)
+		if (p[i] != (seed ^ i))
+			return 0;
+	return 1;
+}
+
+/* ---- rmmod-busy -------------------------------------------------------------------------- */
+
+static int try_rmmod(void)
+{
+	return syscall(SYS_delete_module, "numabuddy", O_NONBLOCK) ? errno : 0;
+}
+
+static void t_rmmod_busy(void)
+{
+	int fd = nb_open(O_RDWR), err;
+	struct nb_alloc a;
+	uint64_t *p;
+
+	if (nb_alloc(fd, 4 * MiB, NB_POLICY_LOCAL, -1, 0, &a, 0)) {
+		FAIL("rmmod-busy-setup", "ALLOC: %s", strerror(errno));
+		return;
+	}
+	p = mmap(NULL, a.alloc_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, a.offset);
+	if (p == MAP_FAILED) {
+		FAIL("rmmod-busy-setup", "mmap: %s", strerror(errno));
+		return;
+	}
+	fill(p, a.alloc_size, 0xabc);
+	err = try_rmmod();
+	CHECK("rmmod-refused-fd-open", err == EWOULDBLOCK || err == EBUSY,
+	      "rmmod with an open file: %s", err ? strerror(err) : "succeeded");
+	close(fd);
+	err = try_rmmod();
+	CHECK("rmmod-refused-mapping", err == EWOULDBLOCK || err == EBUSY,
+	      "rmmod with only a mapping left: %s", err ? strerror(err) : "succeeded");
+	CHECK("rmmod-refused-no-harm", err && check(p, a.alloc_size, 0xabc),
+	      "data of the mapped block changed after the refused rmmod");
+	munmap(p, a.alloc_size);
+	err = try_rmmod();
+	CHECK("rmmod-after-munmap", err == 0, "rmmod after the last munmap: %s", strerror(err));
+}
+
+/* ---- mmap-edges -------------------------------------------------------------------------- */
+
+static void t_mmap_edges(void)
+{
+	int fd = nb_open(O_RDWR), sig;
+	struct nb_alloc a, b;
+	void *p;
+	uint64_t *q;
+
+	if (nb_alloc(fd, 4 * MiB, NB_POLICY_LOCAL, -1, NB_ALLOC_HUGE_2M, &a, 0)) {
+		FAIL("mmap-edges-setup", "ALLOC: %s", strerror(errno));
+		return;
+	}
+	p = mmap(NULL, 0, PROT_READ, MAP_SHARED, fd, a.offset);
+	CHECK("mmap-zero-length", p == MAP_FAILED && errno == EINVAL, "got %p / %s", p,
+	      strerror(errno));
+	p = mmap(NULL, 1ULL << 46, PROT_READ, MAP_SHARED, fd, a.offset);
+	CHECK("mmap-huge-length", p == MAP_FAILED && (errno == EINVAL || errno == ENOMEM),
+	      "64 TiB mapping of a 4 MiB block: %p / %s", p, strerror(errno));
+	p = mmap(NULL, (uint64_t)-1 & ~(PAGE - 1), PROT_READ, MAP_SHARED, fd, a.offset);
+	CHECK("mmap-max-length", p == MAP_FAILED, "got %p", p);
+	p = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fd, a.offset + a.alloc_size + (1ULL << 30));
+	CHECK("mmap-offset-no-block", p == MAP_FAILED && errno == EINVAL, "got %p / %s", p,
+	      strerror(errno));
+	p = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fd, (1ULL << 47) - PAGE);
+	CHECK("mmap-offset-top", p == MAP_FAILED, "got %p", p);
+	p = mmap(NULL, 2 * PAGE, PROT_READ, MAP_SHARED, fd, a.offset + a.alloc_size - PAGE);
+	CHECK("mmap-across-block-end", p == MAP_FAILED && errno == EINVAL, "got %p / %s", p,
+	      strerror(errno));
+	p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, a.offset);
+	CHECK("mmap-private-refused", p == MAP_FAILED && errno == EINVAL, "got %p / %s", p,
+	      strerror(errno));
+	/* A window in the middle of a block, at an offset that is no block start. */
+	q = mmap(NULL, 3 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, a.offset + 5 * PAGE);
+	if (q == MAP_FAILED) {
+		FAIL("mmap-window", "mmap of pages 5..7 of a block: %s", strerror(errno));
+	} else {
+		uint64_t *whole = mmap(NULL, a.alloc_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+				       a.offset);
+
+		q[0] = 0x1234;
+		CHECK("mmap-window", whole != MAP_FAILED && whole[5 * PAGE / 8] == 0x1234,
+		      "window and whole mapping disagree");
+		if (whole != MAP_FAILED)
+			munmap(whole, a.alloc_size);
+		munmap(q, 3 * PAGE);
+	}
+	/* MAP_FIXED at an address that is not 2 MiB aligned: 4 KiB entries, same data. */
+	p = mmap(NULL, 8 * MiB, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p != MAP_FAILED) {
+		char *at = (char *)(((uintptr_t)p + 2 * MiB) & ~(2 * MiB - 1)) + PAGE;
+
+		q = mmap(at, a.alloc_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
+			 a.offset);
+		if (q == MAP_FAILED) {
+			FAIL("mmap-fixed-misaligned", "mmap: %s", strerror(errno));
+		} else {
+			fill(q, a.alloc_size, 77);
+			CHECK("mmap-fixed-misaligned", check(q, a.alloc_size, 77), "data mismatch");
+		}
+		munmap(p, 8 * MiB);
+	}
+	/* PROT_EXEC: at mmap and by mprotect; then executing is the caller's business. */
+	q = mmap(NULL, PAGE, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_SHARED, fd, a.offset);
+	if (q == MAP_FAILED && errno == EPERM) {
+		printf("NB-TEST-SKIP mmap-prot-exec /dev is mounted noexec\n");
+	} else {
+		CHECK("mmap-prot-exec", q != MAP_FAILED, "%s", strerror(errno));
+		if (q != MAP_FAILED)
+			munmap(q, PAGE);
+	}
+	q = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, a.offset);
+	if (q != MAP_FAILED) {
+		int rc = mprotect(q, PAGE, PROT_READ | PROT_EXEC);
+
+		CHECK("mprotect-prot-exec", rc == 0 || errno == EACCES, "%s", strerror(errno));
+		sig = touch((char *)q, 0);
+		CHECK("mprotect-prot-exec-readable", sig == 0, "signal %d", sig);
+		sig = touch((char *)q, 1);
+		CHECK("mprotect-prot-exec-not-writable", sig == SIGSEGV, "signal %d", sig);
+		munmap(q, PAGE);
+	}
+	/* Read-only file: a read-only shared mapping is what O_RDONLY allows (device-dax checks
+	 * VM_MAYSHARE; the kernel clears VM_SHARED for read-only files). */
+	int ro = nb_open(O_RDONLY);
+
+	if (nb_alloc(ro, PAGE, NB_POLICY_LOCAL, -1, 0, &b, 0) == 0) {
+		q = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, ro, b.offset);
+		CHECK("mmap-rdonly-file-shared-read", q != MAP_FAILED,
+		      "PROT_READ MAP_SHARED of an O_RDONLY file refused: %s (nb_mmap tests VM_SHARED, which the kernel clears for read-only files; device-dax tests VM_MAYSHARE)",
+		      strerror(errno));
+		if (q != MAP_FAILED) {
+			sig = touch((char *)q, 0);
+			CHECK("mmap-rdonly-file-readable", sig == 0, "signal %d", sig);
+			munmap(q, PAGE);
+		}
+		q = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, ro, b.offset);
+		CHECK("mmap-rdonly-file-no-write", q == MAP_FAILED && errno == EACCES,
+		      "writable mapping of an O_RDONLY file: %p / %s", q, strerror(errno));
+	}
+	close(ro);
+	/* Old mapping of a freed block: SIGBUS, and a re-mmap of its offset fails. */
+	q = mmap(NULL, a.alloc_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, a.offset);
+	if (q != MAP_FAILED) {
+		q[0] = 5;
+		nb_free(fd, a.offset);
+		sig = touch((char *)q, 0);
+		CHECK("mmap-after-free-sigbus", sig == SIGBUS, "signal %d", sig);
+		munmap(q, a.alloc_size);
+		p = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fd, a.offset);
+		CHECK("mmap-freed-offset", p == MAP_FAILED && errno == EINVAL, "got %p", p);
+	}
+	close(fd);
+}
+
+/* ---- exit-with-blocks -------------------------------------------------------------------- */
+
+static void child_hold(int how)
+{
+	int fd = nb_open(O_RDWR), fd2 = nb_open(O_RDWR);
+	struct nb_alloc a;
+
+	for (int i = 0; i < 6; i++) {
+		int f = i & 1 ? fd2 : fd;
+
+		if (nb_alloc(f, (i + 1) * 256 * 1024, i % 4 == 3 ? NB_POLICY_INTERLEAVE : NB_POLICY_LOCAL,
+			     -1, i == 4 ? NB_ALLOC_POPULATE : 0, &a, i >= 4))
+			continue;
+		if (i % 3) {
+			char *p = mmap(NULL, a.alloc_size, PROT_READ | PROT_WRITE, MAP_SHARED, f,
+				       a.offset);
+
+			if (p != MAP_FAILED)
+				memset(p, i, a.alloc_size / 2);
+		}
+	}
+	close(fd2); /* its mapped blocks live on through their mappings */
+	if (how == 1)
+		kill(getpid(), SIGKILL);
+	if (how == 2)
+		pause(); /* the parent kills us */
+	_exit(0);
+}
+
+static void t_exit_with_blocks(void)
+{
+	for (int how = 0; how < 3; how++) {
+		int st;
+		pid_t pid = fork();
+
+		if (pid == 0)
+			child_hold(how);
+		if (how == 2) {
+			usleep(500000);
+			kill(pid, SIGKILL);
+		}
+		waitpid(pid, &st, 0);
+	}
+	/* The suite checks that every pool is wholly free now. */
+	PASS("exit-with-blocks-ran");
+}
+
+/* ---- signals during long operations ------------------------------------------------------- */
+
+static volatile sig_atomic_t got_int;
+static void on_int(int sig) { (void)sig; got_int = 1; }
+
+/* Child: ALLOC mb MiB (zeroed) and report how it went through the pipe. */
+static void t_signal_alloc(int mb)
+{
+	for (int variant = 0; variant < 3; variant++) {
+		int pfd[2], st, fd;
+		pid_t pid;
+		double t0;
+
+		if (pipe(pfd))
+			return;
+		pid = fork();
+		if (pid == 0) {
+			struct nb_alloc a;
+			int err, r[2];
+
+			if (variant == 2)
+				signal(SIGINT, on_int); /* not fatal: the ALLOC must still complete */
+			fd = nb_open(O_RDWR);
+			err = nb_alloc(fd, (uint64_t)mb * MiB, NB_POLICY_LOCAL, -1, 0, &a, 0);
+			r[0] = err;
+			r[1] = got_int;
+			if (write(pfd[1], r, sizeof(r)) != sizeof(r))
+				_exit(3);
+			_exit(0);
+		}
+		close(pfd[1]);
+		usleep(variant == 0 ? 100000 : 300000);
+		t0 = now();
+		kill(pid, variant == 2 ? SIGINT : variant == 1 ? SIGINT : SIGKILL);
+		waitpid(pid, &st, 0);
+		double dt = now() - t0;
+		int r[2] = { -1, -1 };
+		int n = read(pfd[0], r, sizeof(r));
+
+		close(pfd[0]);
+		if (variant == 0) {
+			CHECK("signal-kill-during-alloc", WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL && dt < 10,
+			      "status %#x after %.1f s", st, dt);
+			printf("nb_hostile: SIGKILL during a %d MiB ALLOC: dead %.2f s later\n", mb, dt);
+		} else if (variant == 1) {
+			CHECK("signal-int-during-alloc", WIFSIGNALED(st) && WTERMSIG(st) == SIGINT && dt < 10,
+			      "status %#x after %.1f s", st, dt);
+		} else {
+			CHECK("signal-caught-during-alloc",
+			      WIFEXITED(st) && n == sizeof(r) && (r[0] == 0 || r[0] == ENOMEM) && r[1] == 1,
+			      "status %#x ALLOC -> %d, handler ran %d", st, r[0], r[1]);
+		}
+	}
+}
+
+static void t_signal_migrate(int mb)
+{
+	int st, from = -1, to = -1;
+	pid_t pid;
+	double t0;
+
+	for (int n = 0; n < nr_nodes && n < 64; n++)
+		if ((pool_nodes >> n) & 1) {
+			if (from < 0)
+				from = n;
+			else if (to < 0)
+				to = n;
+		}
+	if (to < 0) {
+		printf("NB-TEST-SKIP signal-kill-during-migrate needs two nodes with pools\n");
+		return;
+	}
+	pid = fork();
+	if (pid == 0) {
+		int fd = nb_open(O_RDWR);
+		struct nb_alloc a;
+		struct nb_migrate m = { 0 };
+
+		if (nb_alloc(fd, (uint64_t)mb * MiB, NB_POLICY_BIND, from, NB_ALLOC_NOZERO, &a, 0))
+			_exit(3);
+		m.offset = a.offset;
+		m.node = to;
+		kill(getppid(), SIGUSR1);
+		ioctl(fd, NB_IOC_MIGRATE, &m);
+		_exit(0);
+	}
+	sigset_t set;
+	int sig;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	sigwait(&set, &sig);
+	usleep(50000);
+	t0 = now();
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	CHECK("signal-kill-during-migrate", WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL && now() - t0 < 30,
+	      "status %#x after %.1f s", st, now() - t0);
+	printf("nb_hostile: SIGKILL during a %d MiB MIGRATE: dead %.2f s later\n", mb, now() - t0);
+}
+
+/* ---- faults that cannot get a frame -------------------------------------------------------- */
+
+/* Child touches every page of [p, p+len); status says how it ended. A fault the module
+ * answers with VM_FAULT_OOM is retried by the kernel forever: the alarm ends it. */
+static int touch_all_in_child(int fd, uint64_t offset, uint64_t len, int secs)
+{
+	pid_t pid = fork();
+	int st;
+
+	if (pid == 0) {
+		char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, offset);
+
+		if (p == MAP_FAILED)
+			_exit(3);
+		signal(SIGBUS, SIG_DFL);
+		alarm(secs);
+		for (uint64_t o = 0; o < len; o += PAGE)
+			p[o] = 1;
+		_exit(0);
+	}
+	waitpid(pid, &st, 0);
+	return st;
+}
+
+static void t_fault_over_quota(void)
+{
+	int old = set_quota_pct(1), fd, st;
+	struct nb_alloc a;
+
+	if (old < 0) {
+		FAIL("fault-over-quota", "cannot set %s", QUOTA_PARAM);
+		return;
+	}
+	fd = nb_open(O_RDWR); /* quota: 1% of each pool */
+	set_quota_pct(old);
+	{
+		struct nb_stats s = { .node = 0 };
+
+		ioctl(fd, NB_IOC_STATS, &s);
+		printf("nb_hostile: quota %llu bytes per node\n", (unsigned long long)s.fd_quota_bytes);
+		if (nb_alloc(fd, 4 * s.fd_quota_bytes + 4 * MiB, NB_POLICY_LOCAL, -1, 0, &a, 1)) {
+			FAIL("fault-over-quota", "RESERVE: %s", strerror(errno));
+			close(fd);
+			return;
+		}
+	}
+	st = touch_all_in_child(fd, a.offset, a.alloc_size, 15);
+	CHECK("fault-over-quota-sigbus", WIFSIGNALED(st) && WTERMSIG(st) == SIGBUS,
+	      "touching a reserved range past the file's quota: %s (expected SIGBUS; nb_errno_to_fault maps -EDQUOT to VM_FAULT_OOM, which the kernel retries forever)",
+	      WIFSIGNALED(st) && WTERMSIG(st) == SIGALRM ? "still faulting after 15 s, killed by the alarm" : "other end");
+	close(fd);
+}
+
+static void t_fault_pool_empty(void)
+{
+	int fd = nb_open(O_RDWR), st, node = -1, old = set_quota_pct(100);
+	int filler = nb_open(O_RDWR);
+	struct nb_alloc a;
+	uint64_t held = 0;
+
+	set_quota_pct(old);
+	for (int n = nr_nodes - 1; n >= 0 && node < 0; n--)
+		if ((pool_nodes >> n) & 1)
+			node = n;
+	if (nb_alloc(fd, 64 * MiB, NB_POLICY_BIND, node, 0, &a, 1)) {
+		FAIL("fault-pool-empty", "RESERVE: %s", strerror(errno));
+		return;
+	}
+	/* Take every frame of the node (NOZERO: no need to zero what nobody reads). */
+	for (int order = 18; order >= 0; order--) {
+		struct nb_alloc f = { .order = order, .policy = NB_POLICY_BIND, .node = node,
+				      .flags = NB_ALLOC_NOZERO };
+
+		while (ioctl(filler, NB_IOC_ALLOC, &f) == 0) {
+			held += f.alloc_size;
+			memset(&f, 0, sizeof(f));
+			f.order = order;
+			f.policy = NB_POLICY_BIND;
+			f.node = node;
+			f.flags = NB_ALLOC_NOZERO;
+		}
+	}
+	printf("nb_hostile: node %d: %llu MiB taken\n", node, (unsigned long long)(held >> 20));
+	st = touch_all_in_child(fd, a.offset, PAGE, 15);
+	CHECK("fault-pool-empty-sigbus", WIFSIGNALED(st) && WTERMSIG(st) == SIGBUS,
+	      "first touch of a BIND range on a full node: %s (expected SIGBUS; -ENOMEM becomes VM_FAULT_OOM, which the kernel retries forever)",
+	      WIFSIGNALED(st) && WTERMSIG(st) == SIGALRM ? "still faulting after 15 s, killed by the alarm" : "other end");
+	close(filler);
+	close(fd);
+}
+
+/* ---- works / pressure ---------------------------------------------------------------------- */
+
+static int works(const char *tag)
+{
+	int fd = nb_open(O_RDWR), bad = 0;
+	char name[96];
+
+	for (int n = 0; n < nr_nodes && n < 64; n++) {
+		struct nb_alloc a;
+		struct nb_migrate m = { 0 };
+		uint64_t *p;
+		int err;
+
+		if (!((pool_nodes >> n) & 1))
+			continue;
+		snprintf(name, sizeof(name), "%s-node%d", tag, n);
+		err = nb_alloc(fd, 8 * MiB, NB_POLICY_BIND, n, 0, &a, 0);
+		if (err) {
+			FAIL(name, "ALLOC 8 MiB: %s", strerror(err));
+			bad++;
+			continue;
+		}
+		p = mmap(NULL, a.alloc_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, a.offset);
+		if (p == MAP_FAILED) {
+			FAIL(name, "mmap: %s", strerror(errno));
+			bad++;
+			continue;
+		}
+		int zero = p[0] == 0 && p[a.alloc_size / 8 - 1] == 0;
+
+		fill(p, a.alloc_size, n);
+		m.offset = a.offset;
+		m.node = (n + 1) % nr_nodes;
+		err = (pool_nodes >> m.node) & 1 ? (ioctl(fd, NB_IOC_MIGRATE, &m) ? errno : 0) : 0;
+		int ok = zero && !err && check(p, a.alloc_size, n) && !nb_free(fd, a.offset);
+
+		CHECK(name, ok, "zero %d migrate %s data/free failed", zero, strerror(err));
+		bad += !ok;
+		munmap(p, a.alloc_size);
+	}
+	close(fd);
+	return bad;
+}
+
+static uint64_t mem_available_mb(void)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	char line[128];
+	unsigned long long kb = 0;
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kb >> 10;
+}
+
+/* A hog takes anonymous memory, 4 MiB at a time, until MemAvailable is down to floor_mb (or
+ * until the OOM killer stops it, with floor 0); the module must keep working meanwhile. */
+static void t_pressure(int floor_mb)
+{
+	int pfd[2], st;
+	char c;
+	pid_t pid;
+
+	if (pipe(pfd))
+		return;
+	pid = fork();
+	if (pid == 0) {
+		uint64_t mb = 0;
+		FILE *f = fopen("/proc/self/oom_score_adj", "w");
+
+		if (f) {
+			fputs("1000\n", f);
+			fclose(f);
+		}
+		for (;;) {
+			if (floor_mb && mem_available_mb() <= (uint64_t)floor_mb)
+				break;
+			char *p = mmap(NULL, 4 * MiB, PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+			if (p == MAP_FAILED)
+				break;
+			for (uint64_t o = 0; o < 4 * MiB; o += PAGE)
+				p[o] = 1;
+			mb += 4;
+		}
+		printf("nb_hostile: hog holds %llu MiB, MemAvailable %llu MiB\n",
+		       (unsigned long long)mb, (unsigned long long)mem_available_mb());
+		fflush(stdout);
+		if (write(pfd[1], "r", 1) != 1)
+			_exit(3);
+		pause();
+		_exit(0);
+	}
+	close(pfd[1]);
+	if (read(pfd[0], &c, 1) == 1) {
+		PASS("pressure-hog-ready");
+		works("pressure-works-under-hog");
+		kill(pid, SIGKILL);
+	} else {
+		printf("nb_hostile: hog ended before it was ready (OOM killer?)\n");
+	}
+	waitpid(pid, &st, 0);
+	printf("nb_hostile: hog status %#x\n", st);
+	works("pressure-works-after-hog");
+}
+
+int main(int argc, char **argv)
+{
+	struct sigaction sa = { .sa_handler = on_fault, .sa_flags = SA_NODEFER };
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: nb_hostile rmmod-busy|mmap-edges|exit-with-blocks|signal-alloc MB|signal-migrate MB|fault-over-quota|fault-pool-empty|pressure FLOOR_MB|works\n");
+		return 2;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	sigaction(SIGBUS, &sa, NULL);
+	sigaction(SIGSEGV, &sa, NULL);
+	{
+		sigset_t set;
+
+		sigemptyset(&set);
+		sigaddset(&set, SIGUSR1);
+		sigprocmask(SIG_BLOCK, &set, NULL);
+	}
+	read_version();
+	if (!strcmp(argv[1], "rmmod-busy"))
+		t_rmmod_busy();
+	else if (!strcmp(argv[1], "mmap-edges"))
+		t_mmap_edges();
+	else if (!strcmp(argv[1], "exit-with-blocks"))
+		t_exit_with_blocks();
+	else if (!strcmp(argv[1], "signal-alloc") && argc > 2)
+		t_signal_alloc(atoi(argv[2]));
+	else if (!strcmp(argv[1], "signal-migrate") && argc > 2)
+		t_signal_migrate(atoi(argv[2]));
+	else if (!strcmp(argv[1], "fault-over-quota"))
+		t_fault_over_quota();
+	else if (!strcmp(argv[1], "fault-pool-empty"))
+		t_fault_pool_empty();
+	else if (!strcmp(argv[1], "pressure") && argc > 2)
+		t_pressure(atoi(argv[2]));
+	else if (!strcmp(argv[1], "works"))
+		failures += works("works");
+	else {
+		fprintf(stderr, "nb_hostile: unknown test %s\n", argv[1]);
+		return 2;
+	}
+	return failures ? 1 : 0;
+}
