@@ -44,8 +44,13 @@ append="nb_fuzz_ops=$ops nb_fuzz_seconds=$seconds nb_fuzz_seed=$seed nb_fuzz_max
 append+="${NB_FUZZ_APPEND:+ $NB_FUZZ_APPEND}"
 echo "fuzz: $label run, seed $seed, $ops operations or $seconds s, log $log"
 start=$(date +%s)
-tests/vm/run.sh --kver "$kver" --topology 4node --timeout "$timeout" --log "$log" \
-	--ko "$ko" --bin "$vmbin/nb_fuzz" --suite tests/vmsuite/fuzz.sh --append "$append"
+out=$(tests/vm/run.sh --kver "$kver" --topology 4node --timeout "$timeout" --log "$log" \
+	--ko "$ko" --bin "$vmbin/nb_fuzz" --suite tests/vmsuite/fuzz.sh --append "$append" 2>&1)
 rc=$?
+# Everything but run.sh's closing count, then the fuzzer's own summary, then the count last.
+echo "$out" | grep -vE '^[0-9]+ passed, [0-9]+ failed$'
 echo "fuzz: wall $(($(date +%s) - start)) s; $(grep -a 'nb_fuzz: seed=.*elapsed' "$log" | tr -d '\r')"
+summary=$(echo "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n 1)
+echo "${summary:-0 passed, 1 failed}"
+[ -n "$summary" ] || rc=1
 exit "$rc"

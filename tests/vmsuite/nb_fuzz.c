@@ -1305,7 +1305,9 @@ static void op_fork(void)
 		kill(pid, SIGKILL);
 		atomic_fetch_add(&G->kills, 1);
 	}
-	if (waitpid(pid, &st, 0) == pid && WIFSIGNALED(st) && WTERMSIG(st) != SIGKILL)
+	if (waitpid(pid, &st, 0) == pid && WIFSIGNALED(st) && WTERMSIG(st) == SIGALRM)
+		fail("fork-child", "child still running after 30 s (a handful of operations), killed by its alarm");
+	else if (WIFSIGNALED(st) && WTERMSIG(st) != SIGKILL)
 		fail("fork-child", "child died of signal %d", WTERMSIG(st));
 	if (WIFEXITED(st) && WEXITSTATUS(st))
 		fail("fork-child", "child exited %d", WEXITSTATUS(st));
@@ -1381,8 +1383,12 @@ static void *thread_main(void *arg)
 	if (t->ro_page == MAP_FAILED)
 		t->ro_page = NULL;
 	while (!stopping) {
-		if (atomic_fetch_add(&G->ops, 1) >= opt_ops)
+		unsigned long k = atomic_fetch_add(&G->ops, 1);
+
+		if (k >= opt_ops)
 			break;
+		if (opt_ops >= 100000 && k && k % (opt_ops / 20) == 0)
+			printf("nb_fuzz: progress %lu ops, %.0f s\n", k, now_s());
 		if (now_s() > opt_seconds)
 			break;
 		t->op_no++;
