@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """bench-report.py DIR - turn the Google Benchmark JSON of scripts/bench.sh into a report.
 
 Reads DIR/*.json, writes DIR/report.md (one row per case: numabuddy, kernel, ratio) and
@@ -15,6 +15,8 @@ import os
 import re
 import sys
 
+# Files from another boot of the same programs, and what sets that boot apart.
+BOOT_TAGS = {"kernel-noinit": "init_on_alloc=0"}
 UNIT_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
 # Per-unit counters, preferred over the raw iteration time when present.
 PER_UNIT = ("pair_ns", "per_page_ns", "per_read_ns")
@@ -45,7 +47,7 @@ def fmt_ns(ns):
 
 def load(directory):
     """Rows: dict(file, case, param, alloc, ns, metric, label, error, counters)."""
-    rows, seen_cases = [], {}
+    rows = []
     for fn in sorted(os.listdir(directory)):
         if not fn.endswith(".json") or fn == "core.json":
             continue
@@ -54,18 +56,26 @@ def load(directory):
             data = json.load(open(os.path.join(directory, fn)))
         except ValueError:
             continue
-        for b in data.get("benchmarks", []):
-            if b.get("run_type", "iteration") != "iteration":
+        benches = data.get("benchmarks", [])
+        # With --benchmark_repetitions the median of the repetitions stands for the case.
+        medians = {b["run_name"] for b in benches if b.get("aggregate_name") == "median"}
+        done = set()
+        for b in benches:
+            run = b.get("run_name", b["name"])
+            if run in medians:
+                if b.get("aggregate_name") != "median":
+                    continue
+            elif b.get("run_type", "iteration") != "iteration" or run in done:
                 continue
-            name = re.sub(r"/(iterations:\d+|manual_time|real_time|threads:\d+)", "", b["name"])
+            done.add(run)
+            name = re.sub(r"/(iterations:\d+|manual_time|real_time|threads:\d+|repeats:\d+)", "", run)
             parts = name.split("/")
             if len(parts) != 3:
                 continue
             case, param, alloc = parts
-            # The same case from another boot (kernel-noinit) gets the boot's name.
-            owner = seen_cases.setdefault(case, tag)
-            if owner != tag:
-                case = f"{case} [{tag}]"
+            # The same case from another boot (kernel-noinit) is named after that boot.
+            if tag in BOOT_TAGS:
+                case = f"{case} [{BOOT_TAGS[tag]}]"
             row = dict(file=tag, case=case, param=param, alloc=alloc, label=b.get("label", ""),
                        error=b.get("error_message") if b.get("error_occurred") else None,
                        counters={k: v for k, v in b.items() if isinstance(v, (int, float))})
@@ -161,9 +171,9 @@ def goals(pairs):
     out = []
     for label, case, param, kalloc, want in (
         ("in-kernel order-0 >= 2x alloc_pages_node (init_on_alloc=1)", "kernel_alloc_free", "order0", "alloc_pages", 2),
-        ("in-kernel order-0 >= 2x alloc_pages_node (init_on_alloc=0)", "kernel_alloc_free [kernel-noinit]", "order0", "alloc_pages", 2),
+        ("in-kernel order-0 >= 2x alloc_pages_node (init_on_alloc=0)", "kernel_alloc_free [init_on_alloc=0]", "order0", "alloc_pages", 2),
         ("in-kernel order-9 >= 5x alloc_pages_node (init_on_alloc=1)", "kernel_alloc_free", "order9", "alloc_pages", 5),
-        ("in-kernel order-9 >= 5x alloc_pages_node (init_on_alloc=0)", "kernel_alloc_free [kernel-noinit]", "order9", "alloc_pages", 5),
+        ("in-kernel order-9 >= 5x alloc_pages_node (init_on_alloc=0)", "kernel_alloc_free [init_on_alloc=0]", "order9", "alloc_pages", 5),
         ("2 MiB alloc+map+touch+free >= 1.5x MAP_HUGETLB", "alloc_map_touch_free", "2MiB", "hugetlb", 1.5),
         ("first-touch fault no costlier than anonymous (4 KiB)", "first_touch", "4KiB", "anon", 1.0),
         ("first-touch fault no costlier than hugetlb (2 MiB)", "first_touch", "2MiB", "hugetlb", 1.0),
@@ -237,7 +247,7 @@ def plot(rows, path):
                 continue
             key = r["alloc"]
             if "[" in r["case"]:
-                key += " " + r["case"][r["case"].index("["):].replace("[kernel-noinit]", "(init_on_alloc=0)")
+                key += " (" + r["case"][r["case"].index("[") + 1:-1] + ")"
             elif r["case"].startswith("kernel_alloc_free"):
                 key += " (init_on_alloc=1)"
             lines.setdefault(key, []).append((parse_size(r["param"]), r["ns"]))

@@ -126,7 +126,8 @@ else
 	echo "NB-TEST-SKIP core-bench userspace/bench/core_bench.cpp not there yet"
 fi
 
-if python3 scripts/bench-report.py "$out" && [ -s "$out/report.md" ] && [ -s "$out/latency.png" ]; then
+# Debian's python3 (python3-matplotlib), not whatever python3 comes first in PATH.
+if /usr/bin/python3 scripts/bench-report.py "$out" && [ -s "$out/report.md" ] && [ -s "$out/latency.png" ]; then
 	pass bench-report
 	echo "bench: report $out/report.md, plot $out/latency.png"
 else

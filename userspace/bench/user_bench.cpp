@@ -252,6 +252,9 @@ void mig_numabuddy(benchmark::State &st, uint64_t size, bool touch_after)
 		}
 	}
 	st.SetBytesProcessed((int64_t)st.iterations() * (int64_t)size);
+	/* Mapping size after the last migration and a touch: do huge entries come back? */
+	touch(b.addr, size);
+	st.SetLabel(std::string("mapped after migration ") + level_name(walk_level(b.addr)));
 	nb_free(dev(), &b);
 }
 
