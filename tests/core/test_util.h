@@ -101,7 +101,9 @@ protected:
 	}
 	void TearDown() override {
 		if (core != nullptr) {
-			EXPECT_EQ(0, nb_check(core));
+			if (!skip_full_check_) {
+				EXPECT_EQ(0, nb_check(core));
+			}
 			EXPECT_EQ(0, nb_core_destroy(core));
 			EXPECT_EQ(meta_before_, sim::MetaBytes());
 		}
@@ -135,6 +137,8 @@ protected:
 	}
 
 	std::vector<NodeStats> initial_;
+	/* The consistency walk reads every descriptor: 2^28 of them for a 1 TiB node. */
+	bool skip_full_check_ = false;
 
 private:
 	size_t meta_before_ = 0;
