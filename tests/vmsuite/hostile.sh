@@ -80,7 +80,8 @@ pools_free pools-free-after-exit-with-blocks
 
 nb_hostile signal-alloc $((pool / 2))
 pools_free pools-free-after-signal-alloc
-nb_hostile signal-migrate $((pool / 2))
+# A 1/8-pool MIGRATE copies for ~20 s under TCG: plenty of time to be killed in.
+nb_hostile signal-migrate $((pool / 8))
 pools_free pools-free-after-signal-migrate
 
 # Reproducers of the VM_FAULT_OOM retry loop (they fail until nb_errno_to_fault is fixed).

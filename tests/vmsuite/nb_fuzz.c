@@ -100,7 +100,7 @@ static uint64_t cmd_errnos(unsigned nr)
 		return common | E(ENOMEM) | E(EDQUOT) | E(ENOSPC) | E(EPERM) | E(EINTR);
 	case 0x02: return common | E(ENOENT) | E(EBUSY);                           /* FREE */
 	case 0x04: return common | E(ENOENT);                                      /* QUERY */
-	case 0x06: return common | E(ENOENT) | E(EBUSY) | E(ENOMEM) | E(EDQUOT);   /* MIGRATE */
+	case 0x06: return common | E(ENOENT) | E(EBUSY) | E(ENOMEM) | E(EDQUOT) | E(EINTR); /* MIGRATE */
 	case 0x07: return common | E(ENOENT) | E(ENODEV);                          /* STATS */
 	case 0x08: return common | E(EPERM) | E(EINTR);                            /* BENCH */
 	case 0x09: return common | E(EPERM);                                       /* WALK */

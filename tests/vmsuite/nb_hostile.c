@@ -359,97 +359,77 @@ static void t_exit_with_blocks(void)
 static volatile sig_atomic_t got_int;
 static void on_int(int sig) { (void)sig; got_int = 1; }
 
-/* How long an ALLOC (or a MIGRATE after a NOZERO ALLOC) of mb MiB takes, unhindered. */
-static double time_op(int mb, int migrate, int from, int to)
+static uint64_t fd_bytes(int fd)
 {
-	double t0 = now(), t1;
-	pid_t pid = fork();
-	int st;
+	uint64_t sum = 0;
 
-	if (pid == 0) {
-		int fd = nb_open(O_RDWR);
-		struct nb_alloc a;
-		struct nb_migrate m = { 0 };
+	for (int n = 0; n < nr_nodes; n++) {
+		struct nb_stats st = { .node = n };
 
-		if (nb_alloc(fd, (uint64_t)mb * MiB, migrate ? NB_POLICY_BIND : NB_POLICY_LOCAL,
-			     from, migrate ? NB_ALLOC_NOZERO : 0, &a, 0))
-			_exit(3);
-		if (!migrate)
-			_exit(0);
-		m.offset = a.offset;
-		m.node = to;
-		t1 = now();
-		if (ioctl(fd, NB_IOC_MIGRATE, &m) || m.bytes_moved != a.alloc_size)
-			_exit(4);
-		printf("nb_hostile: %d MiB MIGRATE node %d -> %d takes %.2f s\n", mb, from, to, now() - t1);
-		_exit(0);
+		if (ioctl(fd, NB_IOC_STATS, &st) == 0)
+			sum += st.fd_bytes;
 	}
-	waitpid(pid, &st, 0);
-	if (!WIFEXITED(st) || WEXITSTATUS(st))
-		return -1;
-	return now() - t0;
+	return sum;
 }
 
-/* Child: ALLOC mb MiB (zeroed) and report how it went through the pipe. A fatal signal must
- * end the zeroing within a 2 MiB chunk or so (nb_space.h: -NB_EINTR), not at its end. */
+/*
+ * A fatal signal during the zeroing of a big ALLOC must abort it (nb_space.h: -NB_EINTR, all
+ * or nothing). Deterministic check: the parent opens the file and keeps it, the child ALLOCs
+ * on it; the parent sends the signal once the file holds some but not all of the block
+ * (the ALLOC is under way), reaps the child, and looks at what the file holds: 0 if the
+ * ALLOC was aborted, the whole block if it ran to the end regardless of the signal.
+ */
 static void t_signal_alloc(int mb)
 {
-	double full = time_op(mb, 0, -1, -1);
+	uint64_t want = (uint64_t)mb * MiB;
 
-	printf("nb_hostile: an unhindered %d MiB ALLOC takes %.2f s\n", mb, full);
-	if (full < 0) {
-		FAIL("signal-alloc-setup", "ALLOC of %d MiB failed", mb);
-		return;
-	}
 	for (int variant = 0; variant < 3; variant++) {
-		int pfd[2], st, fd;
+		const char *name = variant == 0 ? "signal-kill-during-alloc" :
+				   variant == 1 ? "signal-int-during-alloc" : "signal-caught-during-alloc";
+		int fd = nb_open(O_RDWR), pfd[2], st, r[2] = { -1, -1 };
+		uint64_t seen = 0, after;
+		double t0, dt;
 		pid_t pid;
-		double t0;
 
 		if (pipe(pfd))
 			return;
 		pid = fork();
 		if (pid == 0) {
 			struct nb_alloc a;
-			int err, r[2];
 
 			if (variant == 2)
 				signal(SIGINT, on_int); /* not fatal: the ALLOC must still complete */
-			fd = nb_open(O_RDWR);
-			err = nb_alloc(fd, (uint64_t)mb * MiB, NB_POLICY_LOCAL, -1, 0, &a, 0);
-			r[0] = err;
+			r[0] = nb_alloc(fd, want, NB_POLICY_LOCAL, -1, 0, &a, 0);
 			r[1] = got_int;
 			if (write(pfd[1], r, sizeof(r)) != sizeof(r))
 				_exit(3);
 			_exit(0);
 		}
 		close(pfd[1]);
-		usleep(variant == 0 ? 100000 : 300000);
+		for (int i = 0; i < 2000 && !(seen = fd_bytes(fd)); i++)
+			usleep(5000);
 		t0 = now();
-		kill(pid, variant == 2 ? SIGINT : variant == 1 ? SIGINT : SIGKILL);
+		kill(pid, variant == 0 ? SIGKILL : SIGINT);
 		waitpid(pid, &st, 0);
-		double dt = now() - t0;
-		int r[2] = { -1, -1 };
-		int n = read(pfd[0], r, sizeof(r));
-
+		dt = now() - t0;
+		after = fd_bytes(fd);
+		if (read(pfd[0], r, sizeof(r)) != sizeof(r))
+			r[0] = r[1] = -1;
 		close(pfd[0]);
-		/* Prompt: within a quarter of the whole ALLOC's time, and at most 2 s. */
-		double limit = full / 4 < 2 ? full / 4 + 0.5 : 2;
-
-		if (variant == 0) {
-			printf("nb_hostile: SIGKILL during a %d MiB ALLOC: dead %.2f s later\n", mb, dt);
-			CHECK("signal-kill-during-alloc", WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL && dt < limit,
-			      "status %#x, dead %.2f s after SIGKILL (limit %.2f s; an unhindered ALLOC takes %.2f s): the zeroing never checks for a fatal signal when the block is made of 2 MiB extents (ZeroFrames checks only between 2 MiB chunks of one extent)",
-			      st, dt, limit, full);
-		} else if (variant == 1) {
-			printf("nb_hostile: SIGINT during a %d MiB ALLOC: dead %.2f s later\n", mb, dt);
-			CHECK("signal-int-during-alloc", WIFSIGNALED(st) && WTERMSIG(st) == SIGINT && dt < limit,
-			      "status %#x, dead %.2f s after SIGINT (limit %.2f s)", st, dt, limit);
+		printf("nb_hostile: %s: %llu of %d MiB held when signalled, dead/done %.2f s later, file holds %llu MiB after\n",
+		       name, (unsigned long long)(seen >> 20), mb, dt, (unsigned long long)(after >> 20));
+		if (!seen || seen >= want) {
+			printf("NB-TEST-SKIP %s could not catch the ALLOC under way\n", name);
+		} else if (variant < 2) {
+			CHECK(name, WIFSIGNALED(st) && after == 0,
+			      "status %#x; after a fatal signal in the middle of the zeroing the file holds %llu MiB: the ALLOC ran to its end (ZeroFrames checks for a fatal signal only between 2 MiB chunks of one extent; this block is all 2 MiB extents)",
+			      st, (unsigned long long)(after >> 20));
 		} else {
-			CHECK("signal-caught-during-alloc",
-			      WIFEXITED(st) && n == sizeof(r) && (r[0] == 0 || r[0] == ENOMEM) && r[1] == 1,
-			      "status %#x ALLOC -> %d, handler ran %d", st, r[0], r[1]);
+			CHECK(name, WIFEXITED(st) && r[0] == 0 && r[1] == 1 && after >= want,
+			      "status %#x ALLOC -> %d, handler ran %d, file holds %llu MiB", st, r[0],
+			      r[1], (unsigned long long)(after >> 20));
 		}
+		close(fd);
 	}
 }
 
@@ -470,10 +450,6 @@ static void t_signal_migrate(int mb)
 		printf("NB-TEST-SKIP signal-kill-during-migrate needs two nodes with pools\n");
 		return;
 	}
-	double full = time_op(mb, 1, from, to);
-
-	printf("nb_hostile: NOZERO ALLOC + MIGRATE of %d MiB take %.2f s\n", mb, full);
-	CHECK("migrate-long-setup", full > 0, "the unhindered MIGRATE failed");
 	pid = fork();
 	if (pid == 0) {
 		int fd = nb_open(O_RDWR);
@@ -498,9 +474,10 @@ static void t_signal_migrate(int mb)
 	t0 = now();
 	kill(pid, SIGKILL);
 	waitpid(pid, &st, 0);
-	/* The copy is not abortable by design (the range must end up consistent); it must end. */
+	/* The copy stops between frames on a fatal signal (MIGRATE -> EINTR, the range stays
+	 * live, partly moved); the process must die promptly. */
 	printf("nb_hostile: SIGKILL during a %d MiB MIGRATE: dead %.2f s later\n", mb, now() - t0);
-	CHECK("signal-kill-during-migrate", WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL && now() - t0 < 30 + full,
+	CHECK("signal-kill-during-migrate", WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL && now() - t0 < 10,
 	      "status %#x after %.1f s", st, now() - t0);
 }
 
