@@ -66,7 +66,7 @@ dkms-uninstall:
 	scripts/dkms.sh uninstall
 
 ## test-kernels  the VM suite on every supported kernel (6.1, 6.12, 6.12-rt)
-test-kernels: deps
+test-kernels: userspace
 	scripts/test-kernels.sh
 
 ## bench         benchmarks against the kernel's page allocator in a 4-node VM

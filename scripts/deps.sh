@@ -7,14 +7,12 @@ set -euo pipefail
 pkgs=(
   build-essential make gcc g++ clang lld llvm cmake pkg-config
   linux-image-amd64 linux-headers-amd64
+  linux-image-6.12-amd64 linux-headers-6.12-amd64
+  linux-image-6.12-rt-amd64 linux-headers-6.12-rt-amd64
   qemu-system-x86 busybox-static cpio kmod dkms rsync xz-utils zstd
   libnuma-dev numactl libbenchmark-dev libgtest-dev libclang-rt-14-dev
   python3 python3-matplotlib
 )
-# Optional extra kernels for the portability matrix: KERNELS="6.12" adds the 6.12 image/headers.
-for k in ${EXTRA_KERNELS:-}; do
-  pkgs+=("linux-image-$k-amd64" "linux-headers-$k-amd64")
-done
 
 missing=()
 for p in "${pkgs[@]}"; do

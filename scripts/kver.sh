@@ -1,9 +1,17 @@
 #!/bin/sh
-# kver.sh - print the kernel version numabuddy builds and tests against by default: the one
-# Debian's linux-headers-amd64 metapackage depends on (Debian moves the ABI number, so it is
-# never written down anywhere). Falls back to the newest installed headers, then uname -r.
-v=$(dpkg-query -W -f='${Depends}' linux-headers-amd64 2>/dev/null |
+# kver.sh [FLAVOUR] - print the kernel version numabuddy builds and tests against.
+#   (none)   the one Debian's linux-headers-amd64 metapackage depends on (Debian 12: 6.1)
+#   6.12     the one linux-headers-6.12-amd64 depends on
+#   6.12-rt  the one linux-headers-6.12-rt-amd64 depends on
+# Debian moves the ABI number, so no version is ever written down anywhere. Without the
+# metapackage, falls back to the newest installed headers, then uname -r.
+meta=linux-headers-${1:+$1-}amd64
+v=$(dpkg-query -W -f='${Depends}' "$meta" 2>/dev/null |
 	sed -n 's/^linux-headers-\([^ ,]*\).*/\1/p')
+if [ -z "$v" ] && [ -n "$1" ]; then
+	echo "kver.sh: $meta is not installed" >&2
+	exit 1
+fi
 if [ -z "$v" ]; then
 	v=$(ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sed 's|.*/linux-headers-||' |
 		sort -V | tail -n 1)

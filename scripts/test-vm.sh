@@ -4,7 +4,8 @@
 # Prints every test line and closes with one "N passed, N failed" line over all runs.
 #
 #   TOPOLOGIES="2node 4node cpuless"  which topologies to boot
-#   NB_SKIP_DKMS=1 / NB_SKIP_SELFTEST=1  skip those parts (for quick local runs)
+#   NB_EXTRA_KERNELS="6.12 6.12-rt"    Debian kernel flavours that also get a 2node smoke run
+#   NB_SKIP_DKMS=1 / NB_SKIP_SELFTEST=1 / NB_SKIP_BENCH=1  skip those parts (quick local runs)
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -56,6 +57,21 @@ for t in $topologies; do
 	run_vm "$t" --topology "$t" --log "build/vm/$t-$kver.log" $(payload "$ko")
 done
 
+# Portability smoke: the same suite on the other supported kernels (make test-kernels runs
+# every topology on each).
+for flavour in ${NB_EXTRA_KERNELS-6.12 6.12-rt}; do
+	xkver=$(scripts/kver.sh "$flavour") || { echo "NB-TEST-FAIL kernel-$flavour not installed"; failed=$((failed + 1)); continue; }
+	if make -s --no-print-directory module KVER="$xkver" >"build/module-$xkver.log" 2>&1; then
+		# shellcheck disable=SC2046
+		run_vm "2node-$flavour" --kver "$xkver" --topology 2node \
+			--log "build/vm/2node-$xkver.log" $(payload "build/module/$xkver/numabuddy.ko")
+	else
+		tail -n 20 "build/module-$xkver.log"
+		echo "NB-TEST-FAIL build-$flavour see build/module-$xkver.log"
+		failed=$((failed + 1))
+	fi
+done
+
 if [ -z "${NB_SKIP_DKMS:-}" ]; then
 	echo "=== dkms build"
 	if scripts/dkms.sh install "$kver" >build/dkms.log 2>&1; then
@@ -76,6 +92,11 @@ if [ -z "${NB_SKIP_DKMS:-}" ]; then
 		echo "NB-TEST-FAIL dkms-build see build/dkms.log"
 		failed=$((failed + 1))
 	fi
+fi
+
+# A few iterations of every benchmark, so the suite never rots (make bench is the real run).
+if [ -z "${NB_SKIP_BENCH:-}" ]; then
+	counted bench-smoke scripts/bench.sh --smoke
 fi
 
 echo "$passed passed, $failed failed"

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# test-kernels.sh - the whole VM suite (every topology, DKMS build) on every supported kernel:
+# Debian 12's default (6.1), 6.12 LTS and 6.12 PREEMPT_RT. `make test` runs a 2node smoke on
+# the latter two; this is the full matrix. Closes with one "N passed, N failed" line.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+passed=0 failed=0
+for flavour in default 6.12 6.12-rt; do
+	[ "$flavour" = default ] && arg= || arg=$flavour
+	kver=$(scripts/kver.sh $arg) || { echo "NB-TEST-FAIL kernel-$flavour not installed"; failed=$((failed + 1)); continue; }
+	echo "##### $flavour: $kver"
+	if ! make -s --no-print-directory module KVER="$kver"; then
+		echo "NB-TEST-FAIL build-$flavour"
+		failed=$((failed + 1))
+		continue
+	fi
+	out=$(KVER=$kver NB_EXTRA_KERNELS= NB_SKIP_SELFTEST=1 NB_SKIP_BENCH=1 scripts/test-vm.sh 2>&1)
+	echo "$out" | grep -vE '^[0-9]+ passed, [0-9]+ failed$'
+	line=$(echo "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n 1)
+	echo "##### $flavour: ${line:-no summary}"
+	[ -n "$line" ] || { failed=$((failed + 1)); continue; }
+	p=${line%% passed*}; f=${line#*, }; f=${f%% failed*}
+	passed=$((passed + p)); failed=$((failed + f))
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
