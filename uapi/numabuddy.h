@@ -115,7 +115,10 @@ struct nb_free {
  * @reqs: in: user pointer to an array of @count struct nb_alloc (each of @entry_size bytes).
  * @count: in: number of entries, at most 4096.
  * @entry_size: in: sizeof(struct nb_alloc) as the caller knows it.
- * @done: out: entries completed. On error, entries [0, done) are allocated and stay so.
+ * @done: out: entries completed. The call succeeds when at least one entry was allocated:
+ *        done < count then says where it stopped (entries [0, done) are allocated; retry
+ *        entry done alone to learn its errno). It fails with the first entry's errno when
+ *        none was allocated.
  * @pad: zero.
  * @reserved: zero.
  */
