@@ -556,16 +556,15 @@ static long nb_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	return 0;
 }
 
+/*
+ * A fault mm_core cannot serve is SIGBUS, as for tmpfs or hugetlbfs at their limits: out of
+ * frames or over quota included. VM_FAULT_OOM would not reach the OOM killer from a device
+ * fault; since 5.16 the #PF handler just logs it and retries, spinning forever.
+ */
 static vm_fault_t nb_errno_to_fault(int err)
 {
-	switch (err) {
-	case -ENOMEM:
-	case -EDQUOT:
-		nb_count_error(err);
-		return VM_FAULT_OOM;
-	default:
-		return VM_FAULT_SIGBUS;
-	}
+	nb_count_error(err);
+	return VM_FAULT_SIGBUS;
 }
 
 /*
@@ -652,8 +651,10 @@ static int nb_mmap(struct file *file, struct vm_area_struct *vma)
 	struct nb_space_info info;
 	int err;
 
-	if (!(vma->vm_flags & VM_SHARED))
-		return -EINVAL; /* a private copy-on-write view of pool memory makes no sense */
+	/* A private copy-on-write view of pool memory makes no sense. VM_MAYSHARE, not
+	 * VM_SHARED: the kernel clears VM_SHARED for MAP_SHARED mappings of read-only files. */
+	if (!(vma->vm_flags & VM_MAYSHARE))
+		return -EINVAL;
 	err = nb_space_query(nf->space, offset, &info);
 	if (err)
 		return -EINVAL;

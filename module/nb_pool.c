@@ -123,8 +123,10 @@ int nb_pools_reserve(struct nb_pools *p, unsigned long mb_per_node, u64 node_mas
 	p->chunk_order = min_t(unsigned int, NB_KERNEL_MAX_ORDER, 10);
 	chunk_pages = 1UL << p->chunk_order;
 	want_chunks = DIV_ROUND_UP(mb_per_node << (20 - PAGE_SHIFT), chunk_pages);
-	if (!want_chunks)
+	if (!want_chunks) {
+		pr_err("numabuddy: pool_mb=0: every node needs a pool of at least 1 MiB\n");
 		return -EINVAL;
+	}
 
 	/* Refuse an impossible request before allocating anything for it. */
 	for_each_node_state(nid, N_MEMORY) {
