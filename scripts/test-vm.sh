@@ -5,7 +5,7 @@
 #
 #   TOPOLOGIES="2node 4node cpuless"  which topologies to boot
 #   NB_EXTRA_KERNELS="6.12 6.12-rt"    Debian kernel flavours that also get a 2node smoke run
-#   NB_SKIP_DKMS=1 / NB_SKIP_SELFTEST=1 / NB_SKIP_BENCH=1  skip those parts (quick local runs)
+#   NB_SKIP_{SELFTEST,BIG,FUZZ,DKMS,BENCH}=1  skip those parts (quick local runs)
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -37,9 +37,9 @@ counted() {
 	passed=$((passed + p)); failed=$((failed + f))
 }
 
-# payload KO: the module, the in-VM test programs, the static CLI and library test.
+# payload KO [SUITE]: the module, the in-VM test programs, the static CLI and library test.
 payload() {
-	local args=(--ko "$1" --suite tests/vmsuite/smoke.sh)
+	local args=(--ko "$1" --suite "${2:-tests/vmsuite/smoke.sh}")
 	for b in "$vmbin"/* build/userspace/nb_vm_test; do [ -x "$b" ] && args+=(--bin "$b"); done
 	[ -x build/userspace/numabuddy-static ] &&
 		args+=(--file build/userspace/numabuddy-static:/bin/numabuddy)
@@ -65,6 +65,18 @@ if [ -z "${NB_SKIP_BIG:-}" ]; then
 	run_vm big-1g --topology big --timeout 400 --log "build/vm/big-$kver.log" \
 		--append "nb_pool_mb=2200 nb_nodes_mask=1 nb_mapper_args=--mixed init_on_alloc=0" \
 		$(payload "$ko")
+fi
+
+# Reliability: a bounded fuzz run (the pools must come back exactly, rmmod must succeed)
+# and the hostile cases (rmmod while in use, signals mid-allocation, memory pressure...).
+if [ -z "${NB_SKIP_FUZZ:-}" ]; then
+	# shellcheck disable=SC2046
+	run_vm fuzz-4node --topology 4node --timeout 420 --log "build/vm/fuzz-4node-$kver.log" \
+		--append "nb_fuzz_ops=20000 nb_fuzz_seconds=100 nb_fuzz_max_block=1048576" \
+		$(payload "$ko" tests/vmsuite/fuzz.sh)
+	# shellcheck disable=SC2046
+	run_vm hostile-4node --topology 4node --timeout 900 --log "build/vm/hostile-4node-$kver.log" \
+		$(payload "$ko" tests/vmsuite/hostile.sh)
 fi
 
 # Portability smoke: the same suite on the other supported kernels (make test-kernels runs
