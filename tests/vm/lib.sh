@@ -150,3 +150,28 @@ nb_dmesg_clean() {
 	nb_fail "$_n" "kernel log: $(echo "$_hits" | head -n 1)"
 	return 1
 }
+
+# Free memory per node, for checks that pools really go back to the kernel.
+# nb_node_free_kb N: MemFree of node N in kB.
+nb_node_free_kb() { sed -n 's/.*MemFree: *\([0-9]*\) kB/\1/p' "/sys/devices/system/node/node$1/meminfo"; }
+
+# nb_free_snapshot: "node kB" lines; caches are dropped first so the pools are what is
+# measured, not page-cache noise.
+nb_free_snapshot() {
+	sync
+	echo 3 >/proc/sys/vm/drop_caches
+	for _n in $(nb_nodes); do echo "$_n $(nb_node_free_kb "$_n")"; done
+}
+
+# nb_free_restored SNAPSHOT TOLERANCE_KB: every node's MemFree is back within the tolerance
+# of the snapshot; otherwise says which node is short (stdout) and fails.
+nb_free_restored() {
+	echo "$1" | while read -r _n _kb; do
+		_now=$(nb_node_free_kb "$_n")
+		echo "node$_n: MemFree $_kb kB before, $_now kB now" >&2
+		if [ $((_kb - _now)) -gt "$2" ]; then
+			echo "node$_n: MemFree $_kb kB before, $_now kB after"
+			return 1
+		fi
+	done
+}

@@ -30,22 +30,6 @@ TOLERANCE_KB=8192
 nb_check_topology
 nb_dmesg_mark
 
-node_free_kb() { sed -n 's/.*MemFree: *\([0-9]*\) kB/\1/p' "/sys/devices/system/node/node$1/meminfo"; }
-free_snapshot() {
-	sync
-	echo 3 >/proc/sys/vm/drop_caches
-	for n in $(nb_nodes); do echo "$n $(node_free_kb "$n")"; done
-}
-free_restored() {
-	echo "$1" | while read -r n kb; do
-		now=$(node_free_kb "$n")
-		echo "node$n: MemFree $kb kB before insmod, $now kB after rmmod" >&2
-		if [ $((kb - now)) -gt "$2" ]; then
-			echo "node$n: MemFree $kb kB before, $now kB after"
-			return 1
-		fi
-	done
-}
 # Processes called nb_fuzz still alive (forked children included).
 fuzz_alive() {
 	for c in /proc/[0-9]*/comm; do
@@ -53,7 +37,7 @@ fuzz_alive() {
 	done
 }
 
-before=$(free_snapshot)
+before=$(nb_free_snapshot)
 params="pool_mb=$POOL_MB fd_quota_pct=$QUOTA"
 [ -n "$MAX_ORDER" ] && params="$params max_order=$MAX_ORDER"
 # shellcheck disable=SC2086 # params are words on purpose
@@ -104,7 +88,7 @@ grep -q '^ok' /sys/kernel/debug/numabuddy/check && nb_pass fuzz-core-check ||
 nb_check fuzz-rmmod rmmod numabuddy
 sync
 echo 3 >/proc/sys/vm/drop_caches
-if r=$(free_restored "$before" "$TOLERANCE_KB"); then nb_pass fuzz-memfree-restored
+if r=$(nb_free_restored "$before" "$TOLERANCE_KB"); then nb_pass fuzz-memfree-restored
 else nb_fail fuzz-memfree-restored "$r"; fi
 
 nb_dmesg_clean fuzz-dmesg-clean

@@ -16,25 +16,10 @@ nb_dmesg_mark
 # The suite must survive memory pressure: the OOM killer takes the hog, never this shell.
 echo -1000 >/proc/self/oom_score_adj
 
-node_free_kb() { sed -n 's/.*MemFree: *\([0-9]*\) kB/\1/p' "/sys/devices/system/node/node$1/meminfo"; }
-free_snapshot() {
-	sync
-	echo 3 >/proc/sys/vm/drop_caches
-	for n in $(nb_nodes); do echo "$n $(node_free_kb "$n")"; done
-}
-free_restored() {
-	echo "$1" | while read -r n kb; do
-		now=$(node_free_kb "$n")
-		if [ $((kb - now)) -gt "$2" ]; then
-			echo "node$n: MemFree $kb kB before, $now kB after"
-			return 1
-		fi
-	done
-}
 pools_free() { nb_check "$1" nb_fuzz --pool-check; }
 loaded() { grep -q '^numabuddy ' /proc/modules; }
 
-before=$(free_snapshot)
+before=$(nb_free_snapshot)
 
 # --- rmmod while a file, then only a mapping, is open ------------------------------------
 nb_insmod "$KO" pool_mb=64 || { nb_fail hostile-insmod "see log"; exit 1; }
@@ -55,7 +40,7 @@ for params in pool_mb=1000000 pool_mb=0 max_order=21 nodes=0; do
 	if [ -n "$why" ]; then echo "$why" | tail -n 2; nb_pass "$name-logged"
 	else nb_fail "$name-logged" "insmod $params failed without a numabuddy log line"; fi
 done
-if r=$(free_restored "$before" "$TOLERANCE_KB"); then nb_pass bad-loads-no-leak
+if r=$(nb_free_restored "$before" "$TOLERANCE_KB"); then nb_pass bad-loads-no-leak
 else nb_fail bad-loads-no-leak "$r"; fi
 
 # --- the main load: pools taking most of every node, no per-file quota ---------------------
@@ -64,7 +49,7 @@ pool=$(nb_cmdline_get nb_hostile_pool_mb) || {
 	for n in $(nb_nodes); do
 		total=$(nb_node_mem_kb "$n")
 		[ "$total" -gt 0 ] || continue
-		mb=$((($(node_free_kb "$n") - total / 8) / 1024 - 64))
+		mb=$((($(nb_node_free_kb "$n") - total / 8) / 1024 - 64))
 		if [ -z "$pool" ] || [ "$mb" -lt "$pool" ]; then pool=$mb; fi
 	done
 }
@@ -92,22 +77,22 @@ pools_free pools-free-after-fault-tests
 grep -q '^ok' /sys/kernel/debug/numabuddy/check && nb_pass hostile-core-check ||
 	nb_fail hostile-core-check "$(cat /sys/kernel/debug/numabuddy/check)"
 nb_check hostile-rmmod rmmod numabuddy
-after=$(free_snapshot)
+after=$(nb_free_snapshot)
 echo "hostile.sh: MemFree per node before the first insmod: $(echo $before); after rmmod: $(echo $after)"
-if r=$(free_restored "$before" "$TOLERANCE_KB"); then nb_pass hostile-memfree-restored
+if r=$(nb_free_restored "$before" "$TOLERANCE_KB"); then nb_pass hostile-memfree-restored
 else nb_fail hostile-memfree-restored "$r"; fi
 
 # --- memory pressure, last: the hog leaves the kernel's own free memory lower (tens of MiB per
 # node, numabuddy loaded or not), so MemFree is compared around rmmod, not with the start ------
 nb_check hostile-insmod-pressure nb_insmod "$KO" pool_mb="$pool" fd_quota_pct=100 || exit 1
-p_before=$(free_snapshot)
+p_before=$(nb_free_snapshot)
 nb_hostile pressure "$FLOOR_MB"
 pools_free pools-free-after-pressure
 grep -q '^ok' /sys/kernel/debug/numabuddy/check && nb_pass pressure-core-check ||
 	nb_fail pressure-core-check "$(cat /sys/kernel/debug/numabuddy/check)"
-p_after=$(free_snapshot)
+p_after=$(nb_free_snapshot)
 nb_check pressure-rmmod rmmod numabuddy
-p_unloaded=$(free_snapshot)
+p_unloaded=$(nb_free_snapshot)
 echo "hostile.sh: MemFree per node: before the hog $(echo $p_before); after it $(echo $p_after); after rmmod $(echo $p_unloaded)"
 # rmmod gave back each node's pool: MemFree rose by at least the pool size less 8 MiB.
 bad=$(echo "$p_after" | while read -r n kb; do

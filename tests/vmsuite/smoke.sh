@@ -11,27 +11,9 @@ MAPPER_ARGS=$(nb_cmdline_get nb_mapper_args | tr ',' ' ')
 nb_check_topology
 nb_dmesg_mark
 
-# MemFree of a node in kB.
-node_free_kb() { sed -n 's/.*MemFree: *\([0-9]*\) kB/\1/p' "/sys/devices/system/node/node$1/meminfo"; }
-# Caches dropped first: what is measured is then the pools, not page-cache noise.
-free_snapshot() {
-	sync
-	echo 3 >/proc/sys/vm/drop_caches
-	for n in $(nb_nodes); do echo "$n $(node_free_kb "$n")"; done
-}
-# free_restored BEFORE TOLERANCE_KB: every node's MemFree is back within the tolerance.
-free_restored() {
-	echo "$1" | while read -r n kb; do
-		now=$(node_free_kb "$n")
-		if [ $((kb - now)) -gt "$2" ]; then
-			echo "node$n: MemFree $kb kB before, $now kB after"
-			return 1
-		fi
-	done
-}
 with_mem_nodes() { for n in $(nb_nodes); do [ "$(nb_node_mem_kb "$n")" -gt 0 ] && echo "$n"; done; }
 
-before=$(free_snapshot)
+before=$(nb_free_snapshot)
 if ! nb_check insmod nb_insmod "$KO" pool_mb="$POOL_MB" nodes="$NODES" fd_quota_pct=100; then
 	exit 1
 fi
@@ -43,7 +25,7 @@ if [ "$mode" = 600 ]; then nb_pass device-mode-0600; else nb_fail device-mode-06
 for n in $(with_mem_nodes); do
 	[ $(((NODES >> n) & 1)) -eq 1 ] || continue
 	was=$(echo "$before" | awk -v n="$n" '$1 == n { print $2 }')
-	now=$(node_free_kb "$n")
+	now=$(nb_node_free_kb "$n")
 	# Allow 2 MiB of noise: other allocations on the node come and go meanwhile.
 	if [ $((was - now)) -ge $((POOL_MB * 1024 - 2048)) ]; then nb_pass "pool-reserved-node$n"
 	else nb_fail "pool-reserved-node$n" "MemFree dropped by $((was - now)) kB only"; fi
@@ -63,10 +45,10 @@ grep -q '^ok' /sys/kernel/debug/numabuddy/check && nb_pass core-check-after-use 
 	nb_fail core-check-after-use "$(cat /sys/kernel/debug/numabuddy/check)"
 
 nb_check rmmod rmmod numabuddy
-if r=$(free_restored "$before" 8192); then nb_pass pools-returned; else nb_fail pools-returned "$r"; fi
+if r=$(nb_free_restored "$before" 8192); then nb_pass pools-returned; else nb_fail pools-returned "$r"; fi
 
 # A pool larger than any node can give: load must fail cleanly, leaving nothing behind.
-before=$(free_snapshot)
+before=$(nb_free_snapshot)
 if insmod "$KO" pool_mb=1000000 2>/dev/null; then
 	nb_fail oversize-pool-refused "insmod succeeded"
 	rmmod numabuddy
@@ -74,7 +56,7 @@ else
 	dmesg | tail -n 3
 	nb_pass oversize-pool-refused
 fi
-if r=$(free_restored "$before" 8192); then nb_pass oversize-no-leak; else nb_fail oversize-no-leak "$r"; fi
+if r=$(nb_free_restored "$before" 8192); then nb_pass oversize-no-leak; else nb_fail oversize-no-leak "$r"; fi
 dmesg | grep -q 'cannot spare' && nb_pass oversize-clear-log || nb_fail oversize-clear-log "no reason logged"
 
 nb_dmesg_clean
