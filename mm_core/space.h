@@ -11,6 +11,12 @@
 // A range's `state` is its sleeping-safe lock: free and migrate move it out of kLive under
 // lock_, then do their long work (zeroing, copying, freeing) with lock_ dropped. Faults that
 // meet a non-live range do not wait here; they return -NB_EFAULT or -NB_EAGAIN to the shim.
+//
+// The class is one concept spread over four files, by what a caller asks of it:
+//   space.cpp           the object: table-page stash, range index, accounting, create/destroy
+//   space_alloc.cpp     frames coming in: blocks, reserved ranges, demand faults
+//   space_twophase.cpp  frames going out or moving: two-phase free and migration
+//   space_api.cpp       what it reports (query, alignment, quotas) and the extern "C" layer
 #ifndef NB_SPACE_H_CXX
 #define NB_SPACE_H_CXX
 
@@ -49,6 +55,17 @@ private:
 			  kFreeing = NB_SPACE_STATE_FREEING, kMigrating = NB_SPACE_STATE_MIGRATING };
 	static constexpr u32 kContig = ~0u; // Extent::order of an nb_alloc_contig range
 
+	// Units every part of Space works in. Leaves are 4 KiB, 2 MiB or 1 GiB: orders 0, 9, 18.
+	static constexpr u64 kFrame = NB_FRAME_SIZE;
+	static constexpr u64 k2M = 2ull << 20;
+	static constexpr u64 k1G = 1ull << 30;
+	static constexpr u64 kZeroChunk = 512; // frames (2 MiB) zeroed or copied per reschedule
+	static constexpr u32 kStashMax = 8;    // spare table pages a space keeps between calls
+	static constexpr u32 kStashLeaf = 3;   // one leaf needs at most a level-3, -2 and -1 table
+	static constexpr unsigned kBatch = 32; // demand frames released per lock hold
+	static constexpr u64 AlignUp(u64 x, u64 a) { return (x + a - 1) & ~(a - 1); }
+	static constexpr u64 LeafBytes(unsigned order) { return kFrame << order; }
+
 	// Frames of a block: a buddy block (order) or one contiguous range (kContig).
 	struct Extent {
 		u64 pfn;
@@ -72,7 +89,7 @@ private:
 	};
 	Space(nb_core *core, int node) : core_(core), node_(node) {}
 
-	// Table pages: a free list threaded through the pages themselves, so PageTable can
+	// space.cpp. Table pages: a free list threaded through the pages themselves, so PageTable can
 	// allocate and free under lock_ without calling nb_core.
 	static int TableAlloc(void *arg, u64 *pfn) TA_NO_ANALYSIS;
 	static void TableFree(void *arg, u64 pfn) TA_NO_ANALYSIS;
@@ -89,19 +106,24 @@ private:
 	void UnchargeLocked(int node, u64 bytes) TA_REQ(lock_);
 	int Publish(Range *r, u64 align, u64 phase, nb_ctx ctx) TA_EXCL(lock_);
 
+	// space_alloc.cpp
 	int AllocExtents(Range *r, nb_ctx ctx) TA_EXCL(lock_);
 	void FreeExtents(Range *r, u32 count);
 	int PickFrame(const Range &r, u64 offset, unsigned order, unsigned cpu, nb_ctx ctx,
 		      u64 *pfn, int *node);
 	unsigned DemandOrderLocked(const Range &r, u64 offset) TA_REQ(lock_);
 	int Populate(u64 range_start, u64 offset, unsigned cpu, nb_ctx ctx) TA_EXCL(lock_);
+	static int ZeroFrames(u64 pfn, u64 nr, nb_ctx ctx, bool abortable);
+	static void FillResult(const PageTable::Leaf &leaf, u64 offset, unsigned max_order,
+			       nb_space_fault_result *out);
+
+	// space_twophase.cpp
 	void ReleaseFrames(Range *r, nb_ctx ctx) TA_EXCL(lock_);
 	int MoveFrames(u64 virt, u64 *pfn, i32 *node, u32 order, u64 nr_frames, u32 flags, int to,
 		       nb_ctx ctx) TA_EXCL(lock_);
 	int MigrateBlock(Range *r, nb_ctx ctx, u64 *moved) TA_EXCL(lock_);
 	int MigrateReserved(Range *r, nb_ctx ctx, u64 *moved) TA_EXCL(lock_);
-	static void FillResult(const PageTable::Leaf &leaf, u64 offset, unsigned max_order,
-			       nb_space_fault_result *out);
+	static void CopyFrames(u64 dst, u64 src, u64 nr, nb_ctx ctx);
 
 	nb_core *const core_;
 	const int node_;

@@ -1,0 +1,356 @@
+// SPDX-License-Identifier: GPL-2.0
+//
+// space_alloc.cpp - how frames get into a space: blocks allocated whole (nb_space_alloc) and
+// reserved ranges populated on first touch (nb_space_reserve, nb_space_fault).
+#include "space.h"
+
+namespace nb {
+
+namespace {
+
+// NULL means local; BIND/INTERLEAVE with an empty mask take `node` alone (the uapi's rule).
+int NormalizePolicy(const nb_policy *in, nb_policy *out)
+{
+	*out = in ? *in : nb_policy{NB_POLICY_LOCAL, -1, 0, 0, 0};
+	if (out->mode > NB_POLICY_INTERLEAVE || out->node >= NB_MAX_NODES)
+		return -NB_EINVAL;
+	if ((out->mode == NB_POLICY_BIND || out->mode == NB_POLICY_INTERLEAVE) && !out->nodemask) {
+		if (out->node < 0)
+			return -NB_EINVAL;
+		out->nodemask = 1ull << out->node;
+	}
+	return 0;
+}
+
+} // namespace
+
+// User memory is zeroed before it can reach user space. In SLEEP context a 1 GiB frame is
+// zeroed 2 MiB at a time with a reschedule between chunks; `abortable` work stops early for a
+// fatal signal. The address is taken per chunk: frame_addr is only promised per region.
+int Space::ZeroFrames(u64 pfn, u64 nr, nb_ctx ctx, bool abortable)
+{
+	for (u64 done = 0; done < nr;) {
+		u64 n = Min(nr - done, kZeroChunk);
+		MemZero(nb_env_frame_addr(pfn + done), n * kFrame);
+		done += n;
+		if (ctx == NB_CTX_SLEEP && done < nr) {
+			if (abortable && nb_env_should_abort())
+				return -NB_EINTR;
+			nb_env_resched();
+		}
+	}
+	return 0;
+}
+
+// ---- blocks ------------------------------------------------------------------------------
+
+void Space::FreeExtents(Range *r, u32 count)
+{
+	for (u32 i = 0; i < count; i++) {
+		const Extent &e = r->extents[i];
+		{
+			Guard g(&lock_);
+			UnchargeLocked(e.node, e.nr_frames * kFrame);
+		}
+		if (e.order == kContig)
+			nb_free_range(core_, e.pfn, e.nr_frames);
+		else
+			nb_buddy_free(core_, e.pfn, e.order);
+	}
+}
+
+int Space::AllocExtents(Range *r, nb_ctx ctx)
+{
+	unsigned af = r->flags & NB_SPACE_LOW4G ? NB_AF_LOW4G : 0;
+	for (u32 i = 0; i < r->nr_extents; i++) {
+		Extent &e = r->extents[i];
+		u64 pfn = 0;
+		int node = -1;
+		int rc = e.order == kContig
+				 ? nb_alloc_contig(core_, e.nr_frames, &r->policy, af, ctx, &pfn, &node)
+				 : nb_alloc(core_, e.order, &r->policy, af, ctx, &pfn, &node);
+		if (rc) {
+			FreeExtents(r, i);
+			return rc;
+		}
+		{
+			Guard g(&lock_);
+			rc = ChargeLocked(node, e.nr_frames * kFrame);
+		}
+		if (!rc && !(r->flags & NB_SPACE_NOZERO)) {
+			rc = ZeroFrames(pfn, e.nr_frames, ctx, true);
+			if (rc) {
+				Guard g(&lock_);
+				UnchargeLocked(node, e.nr_frames * kFrame);
+			}
+		}
+		if (rc) {
+			if (e.order == kContig)
+				nb_free_range(core_, pfn, e.nr_frames);
+			else
+				nb_buddy_free(core_, pfn, e.order);
+			FreeExtents(r, i);
+			return rc;
+		}
+		e.pfn = pfn;
+		e.node = node;
+	}
+	return 0;
+}
+
+int Space::Alloc(u64 bytes, const nb_policy *pol, unsigned flags, nb_ctx ctx, u64 *offset_out)
+{
+	if (!bytes || bytes > PageTable::kVirtLimit / 2 || (flags & ~NB_SPACE_FLAGS_ALL))
+		return -NB_EINVAL;
+	nb_policy p;
+	int rc = NormalizePolicy(pol, &p);
+	if (rc)
+		return rc;
+	u64 size = AlignUp(bytes, flags & NB_SPACE_HUGE_1G	 ? k1G
+				  : flags & NB_SPACE_HUGE_2M ? k2M
+							     : kFrame);
+	u64 frames = size / kFrame;
+	// Largest leaf-sized blocks first: every frame is then a whole leaf and stays one when it
+	// migrates. 1 GiB + 6 MiB + 12 KiB = 262144 + 1536 + 3 frames -> orders 18, 9, 9, 9, 0, 0, 0.
+	unsigned orders[3];
+	u64 counts[3];
+	unsigned n_orders = 0;
+	u64 n = 0, left = frames;
+	static constexpr unsigned kLeafOrders[] = {18, 9, 0};
+	for (unsigned o : kLeafOrders) {
+		if (o > max_order_)
+			continue;
+		orders[n_orders] = o;
+		counts[n_orders] = left >> o;
+		left -= counts[n_orders] << o;
+		n += counts[n_orders++];
+	}
+	if (flags & NB_SPACE_CONTIG)
+		n = 1;
+	if (n > (1u << 24))
+		return -NB_EINVAL;
+	usize meta = sizeof(Range) + n * sizeof(Extent);
+	Range *r = static_cast<Range *>(nb_env_meta_alloc(meta, node_, ctx));
+	if (!r)
+		return -NB_ENOMEM;
+	*r = Range{0, size, flags & ~NB_SPACE_POPULATE, NB_SPACE_KIND_BLOCK, kLive, -1, p,
+		   (u32)n, meta, reinterpret_cast<Extent *>(r + 1)};
+	if (flags & NB_SPACE_CONTIG) {
+		r->extents[0] = Extent{~0ull, frames, kContig, -1};
+	} else {
+		u32 k = 0;
+		for (unsigned j = 0; j < n_orders; j++)
+			for (u64 c = 0; c < counts[j]; c++)
+				r->extents[k++] = Extent{~0ull, 1ull << orders[j], orders[j], -1};
+	}
+	rc = AllocExtents(r, ctx);
+	if (rc) {
+		nb_env_meta_free(r, meta);
+		return rc;
+	}
+	u64 align = kFrame, phase = 0;
+	if (flags & NB_SPACE_CONTIG) {
+		align = size >= k1G ? k1G : size >= k2M ? k2M : kFrame;
+		phase = (r->extents[0].pfn * kFrame) % align;
+	} else {
+		align = LeafBytes(r->extents[0].order);
+	}
+	rc = Publish(r, align, phase, ctx);
+	TrimStash();
+	if (rc) {
+		FreeExtents(r, r->nr_extents);
+		nb_env_meta_free(r, meta);
+		return rc;
+	}
+	*offset_out = r->offset;
+	return 0;
+}
+
+// ---- demand-paged ranges -----------------------------------------------------------------
+
+int Space::Reserve(u64 bytes, const nb_policy *pol, unsigned flags, unsigned cpu, nb_ctx ctx,
+		   u64 *offset_out)
+{
+	if (!bytes || bytes > PageTable::kVirtLimit / 2 || (flags & ~NB_SPACE_FLAGS_ALL) ||
+	    (flags & NB_SPACE_CONTIG))
+		return -NB_EINVAL;
+	nb_policy p;
+	int rc = NormalizePolicy(pol, &p);
+	if (rc)
+		return rc;
+	u64 size = AlignUp(bytes, kFrame);
+	// Aligned so that the huge chunks the flags ask for start on a leaf boundary.
+	u64 align = (flags & NB_SPACE_HUGE_1G) && size >= k1G		      ? k1G
+		    : (flags & (NB_SPACE_HUGE_2M | NB_SPACE_HUGE_1G)) && size >= k2M ? k2M
+										     : kFrame;
+	Range *r = static_cast<Range *>(nb_env_meta_alloc(sizeof(Range), node_, ctx));
+	if (!r)
+		return -NB_ENOMEM;
+	*r = Range{0, size, flags, NB_SPACE_KIND_RESERVED, kLive, -1, p, 0, sizeof(Range), nullptr};
+	rc = Publish(r, align, 0, ctx);
+	if (rc) {
+		nb_env_meta_free(r, sizeof(Range));
+		return rc;
+	}
+	u64 off = r->offset, end = r->offset + size; // r may be freed by a racing free from here on
+	for (u64 pos = off; !rc && (flags & NB_SPACE_POPULATE) && pos < end;) {
+		nb_space_fault_result res;
+		rc = Fault(pos, true, cpu, 18, ctx, &res);
+		if (rc)
+			break;
+		pos = res.offset + LeafBytes(res.order);
+		if (ctx == NB_CTX_SLEEP)
+			nb_env_resched();
+	}
+	if (rc) {
+		u64 s0, l0;
+		if (!FreeBegin(off, &s0, &l0))
+			FreeFinish(off, ctx);
+		return rc;
+	}
+	*offset_out = off;
+	return 0;
+}
+
+// The frame order a first touch at `offset` gets: the largest huge chunk the flags ask for
+// that lies wholly inside the range and has nothing mapped yet (a chunk that already holds
+// 4 KiB frames, because no huge frame was free at its first touch, stays 4 KiB).
+unsigned Space::DemandOrderLocked(const Range &r, u64 offset)
+{
+	static constexpr unsigned kOrders[] = {18, 9};
+	for (unsigned o : kOrders) {
+		unsigned want = o == 18 ? NB_SPACE_HUGE_1G : NB_SPACE_HUGE_2M | NB_SPACE_HUGE_1G;
+		u64 chunk = offset & ~(LeafBytes(o) - 1);
+		if ((r.flags & want) && o <= max_order_ && chunk >= r.offset &&
+		    chunk + LeafBytes(o) <= r.offset + r.size && table_.IsEmpty(chunk, LeafBytes(o)))
+			return o;
+	}
+	return 0;
+}
+
+// Where a first touch allocates. LOCAL means the faulting CPU's node (the fault carries it;
+// the CPU running the fault path is only a hint). INTERLEAVE is by offset, as Linux
+// interleaves a VMA: the k-th frame of the range goes to the (k mod n)-th node of the mask,
+// whichever CPU touches it first and in whatever order.
+int Space::PickFrame(const Range &r, u64 chunk, unsigned order, unsigned cpu, nb_ctx ctx,
+		     u64 *pfn, int *node)
+{
+	unsigned af = r.flags & NB_SPACE_LOW4G ? NB_AF_LOW4G : 0;
+	nb_policy p = r.policy;
+	int cpu_node = nb_env_cpu_node(cpu);
+	if ((p.mode == NB_POLICY_LOCAL || (p.mode == NB_POLICY_PREFERRED && p.node < 0)) &&
+	    cpu_node >= 0) {
+		p.mode = NB_POLICY_PREFERRED;
+		p.node = cpu_node;
+	} else if (p.mode == NB_POLICY_INTERLEAVE) {
+		u64 k = ((chunk - r.offset) >> (NB_FRAME_SHIFT + order)) % PopCount64(p.nodemask);
+		u64 mask = p.nodemask;
+		for (; k; k--)
+			mask &= mask - 1;
+		int target = (int)Ctz64(mask);
+		nb_policy one{NB_POLICY_BIND, target, 1ull << target, 0, 0};
+		if (!nb_alloc(core_, order, &one, af, ctx, pfn, node))
+			return 0;
+		p.mode = NB_POLICY_BIND; // that node is full: any node of the mask
+	}
+	return nb_alloc(core_, order, &p, af, ctx, pfn, node);
+}
+
+// First touch: allocate and zero with lock_ dropped, then install if the chunk is still
+// empty and the range still live. -NB_EEXIST: someone else populated it first, look again.
+int Space::Populate(u64 range_start, u64 offset, unsigned cpu, nb_ctx ctx)
+{
+	Range snap;
+	unsigned order;
+	{
+		Guard g(&lock_);
+		Range *r = FindStartLocked(range_start);
+		if (!r || r->state == kDying || r->state == kFreeing)
+			return -NB_EFAULT;
+		if (r->state == kMigrating)
+			return -NB_EAGAIN;
+		snap = *r;
+		order = DemandOrderLocked(*r, offset);
+	}
+	u64 pfn = 0;
+	int node = -1, rc;
+	for (;;) { // a huge frame that is not there falls back to 2 MiB, then 4 KiB
+		rc = PickFrame(snap, offset & ~(LeafBytes(order) - 1), order, cpu, ctx, &pfn, &node);
+		if (rc != -NB_ENOMEM || !order)
+			break;
+		order = order == 18 ? 9 : 0;
+	}
+	if (rc)
+		return rc;
+	u64 chunk = offset & ~(LeafBytes(order) - 1);
+	if (!(snap.flags & NB_SPACE_NOZERO))
+		ZeroFrames(pfn, 1ull << order, ctx, false);
+	for (unsigned tries = 0;; tries++) {
+		rc = FillStash(kStashLeaf, ctx);
+		if (rc)
+			break;
+		Guard g(&lock_);
+		Range *r = FindStartLocked(range_start);
+		if (!r || r->state == kDying || r->state == kFreeing)
+			rc = -NB_EFAULT;
+		else if (r->state == kMigrating)
+			rc = -NB_EAGAIN;
+		else if (!table_.IsEmpty(chunk, LeafBytes(order)))
+			rc = -NB_EEXIST;
+		else
+			rc = ChargeLocked(node, LeafBytes(order));
+		if (rc)
+			break;
+		rc = table_.Map(chunk, pfn, PAGE_PRESENT | PAGE_WRITABLE, order);
+		if (!rc)
+			return 0;
+		UnchargeLocked(node, LeafBytes(order));
+		if (rc != -NB_ENOMEM || tries >= 4)
+			break; // else a racing fault took our spare table pages: refill, retry
+	}
+	nb_buddy_free(core_, pfn, order);
+	return rc;
+}
+
+void Space::FillResult(const PageTable::Leaf &leaf, u64 offset, unsigned max_order,
+		       nb_space_fault_result *out)
+{
+	unsigned mo = max_order >= 18 ? 18 : max_order >= 9 ? 9 : 0;
+	unsigned o = Min(leaf.order, mo);
+	out->offset = offset & ~(LeafBytes(o) - 1);
+	out->pfn = leaf.pfn + ((out->offset - leaf.virt) >> NB_FRAME_SHIFT);
+	out->order = o;
+	out->writable = (leaf.flags & PAGE_WRITABLE) ? 1 : 0;
+}
+
+int Space::Fault(u64 offset, bool write, unsigned cpu, unsigned max_order, nb_ctx ctx,
+		 nb_space_fault_result *out)
+{
+	for (;;) {
+		u64 start;
+		{
+			Guard g(&lock_);
+			Range *r = FindLocked(offset);
+			if (!r || r->state == kDying || r->state == kFreeing)
+				return -NB_EFAULT;
+			if (r->state == kMigrating)
+				return -NB_EAGAIN;
+			PageTable::Leaf leaf;
+			if (!table_.Lookup(offset, &leaf)) {
+				if (write && !(leaf.flags & PAGE_WRITABLE))
+					return -NB_EFAULT;
+				FillResult(leaf, offset, max_order, out);
+				return 0;
+			}
+			NB_ASSERT(r->kind == NB_SPACE_KIND_RESERVED); // blocks are mapped whole
+			if (r->kind != NB_SPACE_KIND_RESERVED)
+				return -NB_EFAULT;
+			start = r->offset;
+		}
+		int rc = Populate(start, offset, cpu, ctx);
+		if (rc && rc != -NB_EEXIST)
+			return rc;
+	}
+}
+
+} // namespace nb
