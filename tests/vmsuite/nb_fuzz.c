@@ -147,6 +147,7 @@ struct block {
 	uint64_t map_off, map_len;
 	int prot_ro;    /* mapping is read-only now */
 	int written;    /* pattern written over the mapped window */
+	int partial;    /* a first touch was refused (SIGBUS) part-way: contents now mixed */
 	uint64_t wr_off, wr_len; /* window (block offsets) holding the pattern */
 };
 
@@ -327,7 +328,7 @@ static int fill_block(struct block *b)
 	uint64_t lo = b->map_off, hi = b->map_off + b->map_len;
 
 	TOUCH(sig, {
-		if (!(b->flags & NB_ALLOC_NOZERO) && !b->written) {
+		if (!(b->flags & NB_ALLOC_NOZERO) && !b->written && !b->partial) {
 			FOR_EACH_WORD(lo, lo, hi, boff) {
 				uint64_t v = *word_at(b, boff);
 
@@ -342,6 +343,13 @@ static int fill_block(struct block *b)
 		FOR_EACH_WORD(lo, lo, hi, boff)
 			*word_at(b, boff) = pattern(b->id, boff);
 	});
+	if (sig == SIGBUS && b->reserve && !(b->flags & NB_ALLOC_POPULATE)) {
+		/* A demand-paged range whose first touch found no frame (pool or quota
+		 * exhausted by the other threads) gets SIGBUS, like tmpfs at its limit. */
+		b->written = 0;
+		b->partial = 1;
+		return sig;
+	}
 	if (sig) {
 		fail("fill-signal", "signal %d filling live block %#llx", sig,
 		     (unsigned long long)b->offset);
