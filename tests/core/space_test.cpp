@@ -7,6 +7,7 @@
  *
  * Placement is checked against the sim's topology (RegionNode), not against the core.
  */
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <shared_mutex>
@@ -46,12 +47,43 @@ protected:
 		Start(t);
 		ASSERT_EQ(0, nb_space_create(core, 0, NB_CTX_SLEEP, &sp));
 	}
+	/* Blocks the test holds outside the space to fragment a node: {pfn, order}. */
+	std::vector<std::pair<nb_u64, unsigned>> pins;
+
 	void TearDown() override {
 		if (sp != nullptr)
 			nb_space_destroy(sp, NB_CTX_SLEEP);
+		for (const auto &p : pins)
+			EXPECT_EQ(0, nb_buddy_free(core, p.first, p.second));
 		if (core != nullptr)
 			ExpectPristine();
 		nbtest::CoreTest::TearDown();
+	}
+	/* Takes every free block of `order` on `node`, then gives back all but the first one whose
+	 * pfn >> keep_shift is new: one pinned block per 2^keep_shift frames stops any larger
+	 * block from forming there. */
+	void Fragment(int node, unsigned order, unsigned keep_shift, nb_u64 lo = 0,
+		      nb_u64 hi = ~0ull) {
+		nb_policy p = Bind(node);
+		std::vector<nb_u64> all;
+		for (nb_u64 pfn; nb_alloc(core, order, &p, NB_AF_NOCACHE, NB_CTX_SLEEP, &pfn,
+					   nullptr) == 0;)
+			all.push_back(pfn);
+		std::vector<nb_u64> groups;
+		for (nb_u64 pfn : all) {
+			bool pin = pfn >= lo && pfn < hi &&
+				   std::find(groups.begin(), groups.end(), pfn >> keep_shift) == groups.end();
+			if (pin) {
+				groups.push_back(pfn >> keep_shift);
+				pins.push_back({pfn, order});
+			} else {
+				ASSERT_EQ(0, nb_buddy_free(core, pfn, order));
+			}
+		}
+	}
+	nb_u64 FreeFrames(int node) {
+		NodeStats st = Stats(node);
+		return st.free_frames + st.pcp_frames;
 	}
 	int FaultRc(nb_u64 off, unsigned cpu = 0, unsigned max_order = 18, int write = 1) {
 		nb_space_fault_result r;
@@ -174,6 +206,112 @@ TEST_F(SpaceBigTest, DemandOneGigFrame) {
 	r = Fault(off + k1G + k4K); /* past the 1 GiB chunk: a 2 MiB chunk inside the range */
 	EXPECT_EQ(9u, r.order);
 	EXPECT_EQ(k1G + k2M, nb_space_node_bytes(sp, 1));
+}
+
+/* No 1 GiB block is free (one 2 MiB block of the GiB is held elsewhere), but plenty of 2 MiB
+ * blocks are: the 1 GiB chunk is built from 512 of them, and the query says so. */
+TEST_F(SpaceBigTest, BlockFallsBackToTwoMegFrames) {
+	const nb_u64 base = 4 * nbtest::kHigh; /* node 0's 1 GiB-aligned region */
+	Fragment(0, 9, 18, base, base + nbtest::kGiB);
+	ASSERT_EQ(1u, pins.size());
+	nb_pcp_drain(core);
+	ASSERT_LT(Stats(0).largest_free_order, 18);
+
+	const nb_u64 size = k1G + 6 * (1ull << 20) + 12 * 1024;
+	nb_u64 off = Alloc(size, 0, NB_SPACE_NOZERO | NB_SPACE_HUGE_2M);
+	ASSERT_NE(~0ull, off);
+	EXPECT_EQ(0u, off % k2M);
+	nb_space_info i = Info(off);
+	EXPECT_EQ(k1G + 8 * (1ull << 20), i.size) << "HUGE_2M still rounds the size";
+	ASSERT_EQ(0, nb_space_free(sp, off, NB_CTX_SLEEP, nullptr, nullptr));
+
+	off = Alloc(size, 0, NB_SPACE_NOZERO);
+	ASSERT_NE(~0ull, off);
+	i = Info(off);
+	EXPECT_EQ(0u, i.frames_by_order[18]);
+	EXPECT_EQ(515u, i.frames_by_order[9]);
+	EXPECT_EQ(3u, i.frames_by_order[0]);
+	EXPECT_EQ(9u, i.max_frame_order);
+	EXPECT_EQ(size, i.populated_bytes);
+	EXPECT_EQ(size, i.node_bytes[0]);
+	EXPECT_EQ(0u, i.leaf_bytes[2]);
+	EXPECT_EQ(515 * k2M, i.leaf_bytes[1]);
+	EXPECT_EQ(12 * 1024u, i.leaf_bytes[0]);
+	EXPECT_EQ(size, nb_space_node_bytes(sp, 0));
+	nb_space_fault_result r = Fault(off + 12345 * k4K);
+	EXPECT_EQ(9u, r.order);
+	EXPECT_EQ(0, RegionNode(r.pfn, 512));
+	EXPECT_EQ(0u, Fault(off + 515 * k2M + k4K).order);
+	EXPECT_EQ(k2M, nb_space_huge_align(sp, off, size));
+
+	/* HUGE_1G is a preference too; CONTIG is not: it needs the whole GiB in one piece */
+	ASSERT_EQ(0, nb_space_free(sp, off, NB_CTX_SLEEP, nullptr, nullptr));
+	nb_policy b0 = Bind(0);
+	nb_u64 o;
+	EXPECT_EQ(-NB_ENOMEM, nb_space_alloc(sp, k1G, &b0, NB_SPACE_CONTIG | NB_SPACE_NOZERO,
+					     NB_CTX_SLEEP, &o));
+	off = Alloc(k1G, 0, NB_SPACE_HUGE_1G | NB_SPACE_NOZERO);
+	EXPECT_EQ(512u, Info(off).frames_by_order[9]);
+}
+
+/* One 4 KiB frame held in every 2 MiB of node 0: 2 MiB chunks are built from 4 KiB frames. */
+TEST_F(SpaceTest, BlockFallsBackToFourKFrames) {
+	Fragment(0, 0, 9);
+	EXPECT_EQ(8u, pins.size());
+	const nb_u64 size = 3 * k2M + 3 * k4K;
+	nb_u64 off = Alloc(size, 0, NB_SPACE_HUGE_2M);
+	ASSERT_NE(~0ull, off);
+	nb_space_info i = Info(off);
+	EXPECT_EQ(4 * k2M, i.size);
+	EXPECT_EQ(0u, i.frames_by_order[9]);
+	EXPECT_EQ(4 * 512u, i.frames_by_order[0]);
+	EXPECT_EQ(0u, i.max_frame_order);
+	EXPECT_EQ(4 * k2M, i.leaf_bytes[0]);
+	EXPECT_EQ(0u, Fault(off + k2M + 7 * k4K, 0, 18).order);
+	EXPECT_EQ(k4K, nb_space_huge_align(sp, off, i.size));
+	Check(off, i.size, 0); /* zeroed, frame by frame */
+	Write(off, i.size, 5);
+
+	/* migration keeps what it got, 4 KiB frame by 4 KiB frame */
+	nb_u64 moved = 0;
+	ASSERT_EQ(0, nb_space_migrate(sp, off, 1, NB_CTX_SLEEP, nullptr, nullptr, &moved));
+	EXPECT_EQ(i.size, moved);
+	EXPECT_EQ(4 * 512u, Info(off).frames_by_order[0]);
+	EXPECT_EQ(i.size, nb_space_node_bytes(sp, 1));
+	Check(off, i.size, 5);
+	ASSERT_EQ(0, nb_space_free(sp, off, NB_CTX_SLEEP, nullptr, nullptr));
+
+	nb_policy b0 = Bind(0);
+	nb_u64 o;
+	EXPECT_EQ(-NB_ENOMEM, nb_space_alloc(sp, k2M, &b0, NB_SPACE_CONTIG, NB_CTX_SLEEP, &o));
+}
+
+/* Fallback keeps all or nothing: no memory, quota and a fatal signal all leave nothing held. */
+TEST_F(SpaceTest, BlockFallbackIsAllOrNothing) {
+	Fragment(0, 0, 9);
+	nb_policy b0 = Bind(0);
+	nb_u64 o, avail = FreeFrames(0);
+	EXPECT_EQ(-NB_ENOMEM, nb_space_alloc(sp, (avail + 1) * k4K, &b0, NB_SPACE_NOZERO,
+					     NB_CTX_SLEEP, &o));
+	EXPECT_EQ(avail, FreeFrames(0));
+	EXPECT_EQ(0u, nb_space_node_bytes(sp, 0));
+
+	ASSERT_EQ(0, nb_space_set_quota(sp, 0, 2 * k2M));
+	EXPECT_EQ(-NB_EDQUOT, nb_space_alloc(sp, 3 * k2M, &b0, 0, NB_CTX_SLEEP, &o));
+	EXPECT_EQ(avail, FreeFrames(0));
+	EXPECT_EQ(0u, nb_space_node_bytes(sp, 0));
+	ASSERT_EQ(0, nb_space_set_quota(sp, 0, NB_SPACE_NO_QUOTA));
+
+	/* 4 KiB frames are zeroed one by one: the signal is seen between them */
+	unsigned long before = sim::ReschedCalls();
+	sim::SetAbort(true);
+	int rc = nb_space_alloc(sp, 3 * k2M, &b0, 0, NB_CTX_SLEEP, &o);
+	sim::SetAbort(false);
+	EXPECT_EQ(-NB_EINTR, rc);
+	EXPECT_EQ(avail, FreeFrames(0));
+	EXPECT_EQ(0u, nb_space_node_bytes(sp, 0));
+	ASSERT_EQ(0, nb_space_alloc(sp, 3 * k2M, &b0, NB_SPACE_NOZERO, NB_CTX_SLEEP, &o));
+	EXPECT_GE(sim::ReschedCalls() - before, 2u) << "breaks between small frames";
 }
 
 TEST_F(SpaceTest, OffsetsAlignedAndNeverReused) {
