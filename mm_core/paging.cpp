@@ -278,15 +278,19 @@ void PageTable::UnmapLevel(nb_u64 *t, unsigned level, nb_u64 base, nb_u64 start,
 	}
 }
 
+// Split the leaves straddling both ends of a range before changing anything inside it: a
+// failed split then leaves the table as it was, not a range half unmapped or half protected.
+int PageTable::SplitEnds(nb_u64 virt, nb_u64 len)
+{
+	int rc = SplitAt(virt);
+	return rc ? rc : SplitAt(virt + len);
+}
+
 int PageTable::Unmap(nb_u64 virt, nb_u64 len)
 {
 	if (root_pfn_ == kNoPfn || !RangeOk(virt, len))
 		return -NB_EINVAL;
-	// Split both ends before clearing anything: a failed split then leaves the table as it
-	// was, instead of a range that is half unmapped.
-	int rc = SplitAt(virt);
-	if (!rc)
-		rc = SplitAt(virt + len);
+	int rc = SplitEnds(virt, len);
 	if (rc)
 		return rc;
 	UnmapLevel(static_cast<nb_u64 *>(nb_env_frame_addr(root_pfn_)), kLevels, 0, virt,
@@ -298,9 +302,7 @@ int PageTable::Protect(nb_u64 virt, nb_u64 len, nb_u64 flags)
 {
 	if (root_pfn_ == kNoPfn || !RangeOk(virt, len))
 		return -NB_EINVAL;
-	int rc = SplitAt(virt);
-	if (!rc)
-		rc = SplitAt(virt + len);
+	int rc = SplitEnds(virt, len);
 	if (rc)
 		return rc;
 	Visitor v{};

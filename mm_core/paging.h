@@ -133,6 +133,7 @@ private:
 	void FreeTable(nb_u64 pfn);
 	int MapLeaf(nb_u64 virt, nb_u64 pfn, unsigned level, nb_u64 flags);
 	int SplitAt(nb_u64 virt);
+	int SplitEnds(nb_u64 virt, nb_u64 len);
 	int SplitEntry(nb_u64 *entry, unsigned level);
 	int VisitLevel(nb_u64 *table, unsigned level, nb_u64 base, nb_u64 start, nb_u64 end,
 		       Visitor &v) const;
