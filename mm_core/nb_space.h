@@ -85,9 +85,18 @@ void nb_space_destroy(struct nb_space *s, enum nb_ctx ctx);
  * Allocate `bytes` (rounded up to 4 KiB, or to 2 MiB / 1 GiB with HUGE_*) of zeroed frames
  * under `pol` (NULL = local) and map them at a new offset aligned to the largest leaf. Frames
  * are order-18, then order-9, then order-0 buddy blocks (1 GiB + 6 MiB + 12 KiB = one 1 GiB,
- * three 2 MiB and three 4 KiB frames), or one nb_alloc_contig range with CONTIG. -NB_EDQUOT if
- * a node's quota would be exceeded, -NB_ENOSPC when the offset space is used up, -NB_EINTR if
- * a fatal signal interrupted zeroing (SLEEP only). All or nothing.
+ * three 2 MiB and three 4 KiB frames), or one nb_alloc_contig range with CONTIG.
+ *
+ * Without CONTIG, sizes are a preference, as demand faults treat them: when no block of an
+ * order is free on any node the policy allows, the rest of the range is built from the next
+ * order down (a 1 GiB chunk from 2 MiB frames, a 2 MiB chunk from 4 KiB frames), and larger
+ * orders are not tried again for this range. HUGE_2M / HUGE_1G guarantee the rounded size and
+ * the preference, not the frame size: nb_space_query's frames_by_order and max_frame_order say
+ * what was used. CONTIG is strict: one physically contiguous range, or -NB_ENOMEM.
+ *
+ * -NB_ENOMEM when even 4 KiB frames run out; -NB_EDQUOT if a node's quota would be exceeded;
+ * -NB_ENOSPC when the offset space is used up; -NB_EINTR if a fatal signal interrupted zeroing
+ * (SLEEP only). All or nothing: on any error the space holds no frame of the request.
  */
 int nb_space_alloc(struct nb_space *s, nb_u64 bytes, const struct nb_policy *pol,
 		   unsigned flags, enum nb_ctx ctx, nb_u64 *offset_out);

@@ -63,6 +63,7 @@ private:
 	static constexpr u32 kStashMax = 8;    // spare table pages a space keeps between calls
 	static constexpr u32 kStashLeaf = 3;   // one leaf needs at most a level-3, -2 and -1 table
 	static constexpr unsigned kBatch = 32; // demand frames released per lock hold
+	static constexpr u64 kMaxExtents = 1u << 24; // frames of one block range (384 MiB of Extent)
 	static constexpr u64 AlignUp(u64 x, u64 a) { return (x + a - 1) & ~(a - 1); }
 	static constexpr u64 LeafBytes(unsigned order) { return kFrame << order; }
 
@@ -84,6 +85,7 @@ private:
 		i32 target;     // migration target node
 		nb_policy policy;
 		u32 nr_extents; // blocks only
+		u32 cap_extents; // room for extents after the Range (fallback may need more)
 		usize meta_bytes;
 		Extent *extents;
 	};
@@ -107,7 +109,9 @@ private:
 	int Publish(Range *r, u64 align, u64 phase, nb_ctx ctx) TA_EXCL(lock_);
 
 	// space_alloc.cpp
-	int AllocExtents(Range *r, nb_ctx ctx) TA_EXCL(lock_);
+	int AllocExtent(const Range &r, Extent *e, nb_ctx ctx) TA_EXCL(lock_);
+	int GrowExtents(Range **rp, u64 cap, nb_ctx ctx);
+	int AllocBlocks(Range **rp, u64 frames, nb_ctx ctx) TA_EXCL(lock_);
 	void FreeExtents(Range *r, u32 count);
 	int PickFrame(const Range &r, u64 offset, unsigned order, unsigned cpu, nb_ctx ctx,
 		      u64 *pfn, int *node);

@@ -22,6 +22,41 @@ int NormalizePolicy(const nb_policy *in, nb_policy *out)
 	return 0;
 }
 
+constexpr unsigned kLeafOrders[] = {18, 9, 0};
+
+// The largest leaf order the pool has (its max order may be below 18, or even below 9).
+unsigned TopLeafOrder(unsigned max_order)
+{
+	for (unsigned o : kLeafOrders)
+		if (o <= max_order)
+			return o;
+	return 0;
+}
+
+// Blocks that `frames` decompose into with leaf orders <= top, largest first.
+// 1 GiB + 6 MiB + 12 KiB = 262144 + 1536 + 3 frames: top 18 -> 1 + 3 + 3 = 7 blocks;
+// top 9 -> 515 + 3 = 518 blocks; top 0 -> 263683 blocks.
+u64 CountBlocks(u64 frames, unsigned top)
+{
+	u64 n = 0;
+	for (unsigned o : kLeafOrders) {
+		if (o > top)
+			continue;
+		n += frames >> o;
+		frames &= (1ull << o) - 1;
+	}
+	return n;
+}
+
+// The largest leaf order <= top that fits in `left` (> 0) frames.
+unsigned FitOrder(u64 left, unsigned top)
+{
+	for (unsigned o : kLeafOrders)
+		if (o <= top && (1ull << o) <= left)
+			return o;
+	return 0;
+}
+
 } // namespace
 
 // User memory is zeroed before it can reach user space. In SLEEP context a 1 GiB frame is
@@ -59,41 +94,106 @@ void Space::FreeExtents(Range *r, u32 count)
 	}
 }
 
-int Space::AllocExtents(Range *r, nb_ctx ctx)
+// One frame of a block: allocate, charge, zero. On error nothing is held and e->pfn is unset.
+int Space::AllocExtent(const Range &r, Extent *e, nb_ctx ctx)
 {
-	unsigned af = r->flags & NB_SPACE_LOW4G ? NB_AF_LOW4G : 0;
-	for (u32 i = 0; i < r->nr_extents; i++) {
-		Extent &e = r->extents[i];
-		u64 pfn = 0;
-		int node = -1;
-		int rc = e.order == kContig
-				 ? nb_alloc_contig(core_, e.nr_frames, &r->policy, af, ctx, &pfn, &node)
-				 : nb_alloc(core_, e.order, &r->policy, af, ctx, &pfn, &node);
+	unsigned af = r.flags & NB_SPACE_LOW4G ? NB_AF_LOW4G : 0;
+	u64 pfn = 0;
+	int node = -1;
+	int rc = e->order == kContig
+			 ? nb_alloc_contig(core_, e->nr_frames, &r.policy, af, ctx, &pfn, &node)
+			 : nb_alloc(core_, e->order, &r.policy, af, ctx, &pfn, &node);
+	if (rc)
+		return rc;
+	{
+		Guard g(&lock_);
+		rc = ChargeLocked(node, e->nr_frames * kFrame);
+	}
+	if (!rc && !(r.flags & NB_SPACE_NOZERO)) {
+		rc = ZeroFrames(pfn, e->nr_frames, ctx, true);
 		if (rc) {
-			FreeExtents(r, i);
-			return rc;
-		}
-		{
 			Guard g(&lock_);
-			rc = ChargeLocked(node, e.nr_frames * kFrame);
+			UnchargeLocked(node, e->nr_frames * kFrame);
 		}
-		if (!rc && !(r->flags & NB_SPACE_NOZERO)) {
-			rc = ZeroFrames(pfn, e.nr_frames, ctx, true);
-			if (rc) {
-				Guard g(&lock_);
-				UnchargeLocked(node, e.nr_frames * kFrame);
+	}
+	if (rc) {
+		if (e->order == kContig)
+			nb_free_range(core_, pfn, e->nr_frames);
+		else
+			nb_buddy_free(core_, pfn, e->order);
+		return rc;
+	}
+	e->pfn = pfn;
+	e->node = node;
+	return 0;
+}
+
+// Room for `cap` extents: the range is not published yet, so it can move to a larger copy.
+int Space::GrowExtents(Range **rp, u64 cap, nb_ctx ctx)
+{
+	if (cap > kMaxExtents)
+		return -NB_ENOMEM; // the memory is there only in frames too small to describe
+	usize meta = sizeof(Range) + cap * sizeof(Extent);
+	Range *fresh = static_cast<Range *>(nb_env_meta_alloc(meta, node_, ctx));
+	if (!fresh)
+		return -NB_ENOMEM;
+	Range *old = *rp;
+	*fresh = *old;
+	fresh->cap_extents = (u32)cap;
+	fresh->meta_bytes = meta;
+	fresh->extents = reinterpret_cast<Extent *>(fresh + 1);
+	MemCopy(fresh->extents, old->extents, old->nr_extents * sizeof(Extent));
+	nb_env_meta_free(old, old->meta_bytes);
+	*rp = fresh;
+	return 0;
+}
+
+// A block's frames: buddy blocks of the leaf orders 18, 9, 0, each the largest that fits what
+// is left, so every frame is a whole leaf at an offset aligned to it and stays one when it
+// migrates. When no block of an order is free anywhere the policy allows (nb_alloc has
+// drained the caches by then), the rest of the range is built from the next order down, as a
+// demand fault falls back 18 -> 9 -> 0: a 1 GiB chunk becomes 512 2 MiB frames, a 2 MiB chunk
+// 512 4 KiB frames. The order never goes back up within a range -- one failed nb_alloc per
+// order, not one per chunk -- so the extents stay sorted largest first, which is what keeps
+// each aligned. All or nothing: on error every frame taken so far goes back.
+int Space::AllocBlocks(Range **rp, u64 frames, nb_ctx ctx)
+{
+	unsigned top = TopLeafOrder(max_order_);
+	u64 since_break = 0; // frames allocated since the last reschedule
+	for (u64 left = frames; left;) {
+		Range *r = *rp;
+		unsigned o = FitOrder(left, top);
+		int rc = 0;
+		// Fallback makes many small blocks: break between them as ZeroFrames does within
+		// a large one, and let a fatal signal interrupt the zeroing here too.
+		if (ctx == NB_CTX_SLEEP && since_break >= kZeroChunk) {
+			since_break = 0;
+			if (!(r->flags & NB_SPACE_NOZERO) && nb_env_should_abort())
+				rc = -NB_EINTR;
+			else
+				nb_env_resched();
+		}
+		if (!rc && r->nr_extents == r->cap_extents) {
+			rc = GrowExtents(rp, r->nr_extents + CountBlocks(left, top), ctx);
+			r = *rp;
+		}
+		if (!rc) {
+			Extent *e = &r->extents[r->nr_extents];
+			*e = Extent{~0ull, 1ull << o, o, -1};
+			rc = AllocExtent(*r, e, ctx);
+			if (rc == -NB_ENOMEM && o) {
+				top = o == 18 ? 9 : 0;
+				continue;
 			}
 		}
 		if (rc) {
-			if (e.order == kContig)
-				nb_free_range(core_, pfn, e.nr_frames);
-			else
-				nb_buddy_free(core_, pfn, e.order);
-			FreeExtents(r, i);
+			FreeExtents(r, r->nr_extents);
+			r->nr_extents = 0;
 			return rc;
 		}
-		e.pfn = pfn;
-		e.node = node;
+		r->nr_extents++;
+		left -= 1ull << o;
+		since_break += 1ull << o;
 	}
 	return 0;
 }
@@ -110,42 +210,27 @@ int Space::Alloc(u64 bytes, const nb_policy *pol, unsigned flags, nb_ctx ctx, u6
 				  : flags & NB_SPACE_HUGE_2M ? k2M
 							     : kFrame);
 	u64 frames = size / kFrame;
-	// Largest leaf-sized blocks first: every frame is then a whole leaf and stays one when it
-	// migrates. 1 GiB + 6 MiB + 12 KiB = 262144 + 1536 + 3 frames -> orders 18, 9, 9, 9, 0, 0, 0.
-	unsigned orders[3];
-	u64 counts[3];
-	unsigned n_orders = 0;
-	u64 n = 0, left = frames;
-	static constexpr unsigned kLeafOrders[] = {18, 9, 0};
-	for (unsigned o : kLeafOrders) {
-		if (o > max_order_)
-			continue;
-		orders[n_orders] = o;
-		counts[n_orders] = left >> o;
-		left -= counts[n_orders] << o;
-		n += counts[n_orders++];
-	}
-	if (flags & NB_SPACE_CONTIG)
-		n = 1;
-	if (n > (1u << 24))
+	// Room for the blocks the range takes when every order is free; fallback grows it.
+	u64 n = flags & NB_SPACE_CONTIG ? 1 : CountBlocks(frames, TopLeafOrder(max_order_));
+	if (n > kMaxExtents)
 		return -NB_EINVAL;
 	usize meta = sizeof(Range) + n * sizeof(Extent);
 	Range *r = static_cast<Range *>(nb_env_meta_alloc(meta, node_, ctx));
 	if (!r)
 		return -NB_ENOMEM;
 	*r = Range{0, size, flags & ~NB_SPACE_POPULATE, NB_SPACE_KIND_BLOCK, kLive, -1, p,
-		   (u32)n, meta, reinterpret_cast<Extent *>(r + 1)};
+		   0, (u32)n, meta, reinterpret_cast<Extent *>(r + 1)};
 	if (flags & NB_SPACE_CONTIG) {
+		// One physically contiguous range or nothing: smaller frames are no substitute.
 		r->extents[0] = Extent{~0ull, frames, kContig, -1};
+		rc = AllocExtent(*r, &r->extents[0], ctx);
+		if (!rc)
+			r->nr_extents = 1;
 	} else {
-		u32 k = 0;
-		for (unsigned j = 0; j < n_orders; j++)
-			for (u64 c = 0; c < counts[j]; c++)
-				r->extents[k++] = Extent{~0ull, 1ull << orders[j], orders[j], -1};
+		rc = AllocBlocks(&r, frames, ctx);
 	}
-	rc = AllocExtents(r, ctx);
 	if (rc) {
-		nb_env_meta_free(r, meta);
+		nb_env_meta_free(r, r->meta_bytes);
 		return rc;
 	}
 	u64 align = kFrame, phase = 0;
@@ -159,7 +244,7 @@ int Space::Alloc(u64 bytes, const nb_policy *pol, unsigned flags, nb_ctx ctx, u6
 	TrimStash();
 	if (rc) {
 		FreeExtents(r, r->nr_extents);
-		nb_env_meta_free(r, meta);
+		nb_env_meta_free(r, r->meta_bytes);
 		return rc;
 	}
 	*offset_out = r->offset;
@@ -186,7 +271,8 @@ int Space::Reserve(u64 bytes, const nb_policy *pol, unsigned flags, unsigned cpu
 	Range *r = static_cast<Range *>(nb_env_meta_alloc(sizeof(Range), node_, ctx));
 	if (!r)
 		return -NB_ENOMEM;
-	*r = Range{0, size, flags, NB_SPACE_KIND_RESERVED, kLive, -1, p, 0, sizeof(Range), nullptr};
+	*r = Range{0, size, flags, NB_SPACE_KIND_RESERVED, kLive, -1, p, 0, 0, sizeof(Range),
+		   nullptr};
 	rc = Publish(r, align, 0, ctx);
 	if (rc) {
 		nb_env_meta_free(r, sizeof(Range));
