@@ -470,13 +470,18 @@ static void t_signal_migrate(int mb)
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
 	sigwait(&set, &sig);
-	usleep(100000);
+	usleep(20000);
 	t0 = now();
 	kill(pid, SIGKILL);
 	waitpid(pid, &st, 0);
 	/* The copy stops between frames on a fatal signal (MIGRATE -> EINTR, the range stays
 	 * live, partly moved); the process must die promptly. */
 	printf("nb_hostile: SIGKILL during a %d MiB MIGRATE: dead %.2f s later\n", mb, now() - t0);
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+		/* The whole migration beat the signal: nothing was tested, say so. */
+		printf("NB-TEST-SKIP signal-kill-during-migrate the %d MiB migration ended before the signal\n", mb);
+		return;
+	}
 	CHECK("signal-kill-during-migrate", WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL && now() - t0 < 10,
 	      "status %#x after %.1f s", st, now() - t0);
 }

@@ -14,6 +14,7 @@ nb_dmesg_mark
 with_mem_nodes() { for n in $(nb_nodes); do [ "$(nb_node_mem_kb "$n")" -gt 0 ] && echo "$n"; done; }
 
 before=$(nb_free_snapshot)
+memfree_before=$(for n in $(nb_nodes); do echo "$n $(nb_node_free_kb "$n")"; done)
 if ! nb_check insmod nb_insmod "$KO" pool_mb="$POOL_MB" nodes="$NODES" fd_quota_pct=100; then
 	exit 1
 fi
@@ -24,8 +25,8 @@ if [ "$mode" = 600 ]; then nb_pass device-mode-0600; else nb_fail device-mode-06
 # Each node with memory gave its pool: MemFree dropped by at least the pool size.
 for n in $(with_mem_nodes); do
 	[ $(((NODES >> n) & 1)) -eq 1 ] || continue
-	was=$(echo "$before" | awk -v n="$n" '$1 == n { print $2 }')
-	now=$(nb_node_free_or_kernel_kb "$n")
+	was=$(echo "$memfree_before" | awk -v n="$n" '$1 == n { print $2 }')
+	now=$(nb_node_free_kb "$n")
 	# Allow 2 MiB of noise: other allocations on the node come and go meanwhile.
 	if [ $((was - now)) -ge $((POOL_MB * 1024 - 2048)) ]; then nb_pass "pool-reserved-node$n"
 	else nb_fail "pool-reserved-node$n" "MemFree dropped by $((was - now)) kB only"; fi
