@@ -78,7 +78,9 @@ extern "C" {
 
 /* A new empty space; its table pages and metadata come from `node` (-1: the caller's). */
 int nb_space_create(struct nb_core *core, int node, enum nb_ctx ctx, struct nb_space **out);
-/* Free every range, every table page and the space (close). No other call may run. */
+/* Free every range, every table page and the space (close). No other call may run. Then
+ * drain the per-CPU caches (nb_pcp_drain), so that what the space held merges back into
+ * large blocks before anyone allocates again. */
 void nb_space_destroy(struct nb_space *s, enum nb_ctx ctx);
 
 /*
@@ -127,7 +129,9 @@ int nb_space_fault(struct nb_space *s, nb_u64 offset, int write, unsigned cpu,
  * -NB_EBUSY: migrating. Atomic-safe.
  */
 int nb_space_free_begin(struct nb_space *s, nb_u64 offset, nb_u64 *start, nb_u64 *len);
-/* Free, phase 2, after the zap: frames go back to the pool. -NB_EINVAL if not begun. */
+/* Free, phase 2, after the zap: frames go back to the pool. A range of 2 MiB or more that
+ * returned at least as many buddy blocks as there are per-CPU caches (CPU ids x nodes) also
+ * drains them. -NB_EINVAL if not begun. */
 int nb_space_free_finish(struct nb_space *s, nb_u64 offset, enum nb_ctx ctx);
 /* Both phases, calling zap(arg, start, len) in between when zap is not NULL. */
 int nb_space_free(struct nb_space *s, nb_u64 offset, enum nb_ctx ctx,

@@ -175,6 +175,7 @@ int Space::Create(nb_core *core, int node, nb_ctx ctx, Space **out)
 	struct nb_node_stats st;
 	if (nodes && !nb_node_stats(core, (int)Ctz64(nodes), &st))
 		s->max_order_ = st.max_order;
+	s->drain_blocks_ = (u64)nb_env_cpu_ids() * PopCount64(nodes);
 	int rc = s->FillStash(1, ctx);
 	if (!rc) {
 		Guard g(&s->lock_);
@@ -227,6 +228,14 @@ void Space::Destroy(nb_ctx ctx)
 		}
 		nb_buddy_free(core_, pfn, 0);
 	}
+	// Give the per-CPU caches back. What this space freed last may sit parked there (a few
+	// 2 MiB blocks and a batch of 4 KiB frames per CPU and node), kept from merging with
+	// their buddies. nb_alloc drains only when an allocation fails, which is too late: the
+	// next user's small allocations take the split blocks first (smallest free block first)
+	// and settle in them, and a large range that was free at close never forms again. A
+	// close is rare and already costly; one pass over the caches is small beside it.
+	// nb_core.h drains every node; the nodes this space used would be enough.
+	nb_pcp_drain(core_);
 	MetaFree(ranges, cap);
 	lock_.Destroy();
 	this->~Space();

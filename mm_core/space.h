@@ -122,7 +122,7 @@ private:
 			       nb_space_fault_result *out);
 
 	// space_twophase.cpp
-	void ReleaseFrames(Range *r, nb_ctx ctx) TA_EXCL(lock_);
+	u64 ReleaseFrames(Range *r, nb_ctx ctx) TA_EXCL(lock_);
 	int MoveFrames(u64 virt, u64 *pfn, i32 *node, u32 order, u64 nr_frames, u32 flags, int to,
 		       nb_ctx ctx) TA_EXCL(lock_);
 	int MigrateBlock(Range *r, nb_ctx ctx, u64 *moved) TA_EXCL(lock_);
@@ -132,6 +132,7 @@ private:
 	nb_core *const core_;
 	const int node_;
 	u32 max_order_ = NB_DEFAULT_MAX_ORDER; // the pool's largest buddy order; set by Create
+	u64 drain_blocks_ = 0; // per-CPU caches (CPU ids x nodes): a free this big drains them
 	Lock lock_;
 	PageTable table_ TA_GUARDED(lock_);
 	u64 stash_head_ TA_GUARDED(lock_) = 0; // pfn + 1 of the first spare table page; 0: none

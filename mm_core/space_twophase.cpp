@@ -49,21 +49,29 @@ int Space::FreeFinish(u64 offset, nb_ctx ctx)
 			return -NB_EINVAL;
 		r->state = kFreeing; // ours alone now: a second finish gets -EINVAL
 	}
-	ReleaseFrames(r, ctx);
+	u64 size = r->size;
+	u64 freed = ReleaseFrames(r, ctx);
 	{
 		Guard g(&lock_);
 		RemoveLocked(r);
 	}
 	nb_env_meta_free(r, r->meta_bytes);
 	TrimStash();
+	// nb_buddy_free parks blocks in the freeing CPU's cache, where they cannot merge with
+	// their buddies (see Destroy). A drain visits every cache of every node, so it is worth
+	// it only after a free that returned at least that many blocks: then it costs at most
+	// about one more lock round trip per block. One 2 MiB block is not such a free; its
+	// buddies merge when a drain (or a failing nb_alloc) comes.
+	if (size >= k2M && freed >= drain_blocks_)
+		nb_pcp_drain(core_);
 	return 0;
 }
 
 // Unmaps a freeing range and returns its frames. A block's frames are its extents. A
 // reserved range's frames are its leaves (each first touch maps exactly one frame as one
 // leaf, and nothing splits or merges them), taken kBatch at a time so lock_ is never held
-// for the whole of a large range.
-void Space::ReleaseFrames(Range *r, nb_ctx ctx)
+// for the whole of a large range. Returns how many buddy blocks went back (nb_buddy_free).
+u64 Space::ReleaseFrames(Range *r, nb_ctx ctx)
 {
 	if (r->kind == NB_SPACE_KIND_BLOCK) {
 		{
@@ -71,9 +79,9 @@ void Space::ReleaseFrames(Range *r, nb_ctx ctx)
 			NB_ASSERT(!table_.Unmap(r->offset, r->size)); // ends are leaf boundaries
 		}
 		FreeExtents(r, r->nr_extents);
-		return;
+		return r->nr_extents && r->extents[0].order == kContig ? 0 : r->nr_extents;
 	}
-	u64 end = r->offset + r->size;
+	u64 end = r->offset + r->size, freed = 0;
 	for (u64 cursor = r->offset;;) {
 		PageTable::Leaf got[kBatch];
 		unsigned n = 0;
@@ -89,7 +97,7 @@ void Space::ReleaseFrames(Range *r, nb_ctx ctx)
 			}
 		}
 		if (!n)
-			return;
+			return freed;
 		int nodes[kBatch];
 		for (unsigned i = 0; i < n; i++)
 			nodes[i] = nb_pfn_node(core_, got[i].pfn);
@@ -100,10 +108,11 @@ void Space::ReleaseFrames(Range *r, nb_ctx ctx)
 		}
 		for (unsigned i = 0; i < n; i++)
 			nb_buddy_free(core_, got[i].pfn, got[i].order);
+		freed += n;
 		if (ctx == NB_CTX_SLEEP)
 			nb_env_resched();
 		if (cursor >= end)
-			return;
+			return freed;
 	}
 }
 

@@ -81,6 +81,21 @@ protected:
 			}
 		}
 	}
+	/* 2 MiB blocks allocated and freed one at a time on every CPU: each free parks its
+	 * block in that CPU's cache (too small a free to drain them). */
+	void ChurnTwoMegBlocks(int node, int rounds) {
+		nb_policy p = Bind(node);
+		for (int round = 0; round < rounds; round++) {
+			std::vector<nb_u64> offs(6);
+			for (nb_u64 &o : offs)
+				ASSERT_EQ(0, nb_space_alloc(sp, k2M, &p, NB_SPACE_NOZERO, NB_CTX_SLEEP, &o));
+			for (size_t k = 0; k < offs.size(); k++) {
+				sim::SetCpu((unsigned)(k + round) % sim::CpuCount());
+				ASSERT_EQ(0, nb_space_free(sp, offs[k], NB_CTX_SLEEP, nullptr, nullptr));
+			}
+			sim::SetCpu(0);
+		}
+	}
 	nb_u64 FreeFrames(int node) {
 		nbtest::NodeStats st = Stats(node);
 		return st.free_frames + st.pcp_frames;
@@ -638,6 +653,51 @@ TEST_F(SpaceTest, DestroyReturnsThePoolExactly) {
 	ASSERT_EQ(0, nb_space_free_begin(sp, o, &s, &l)); /* left half-freed at close */
 	EXPECT_GT(nb_space_table_pages(sp), 1u);
 	/* TearDown destroys the space and checks every free list against the initial state */
+}
+
+/* Freed memory coalesces again: blocks parked in per-CPU caches are given back when a
+ * contiguous allocation needs them, and at the latest when the space is destroyed. */
+TEST_F(SpaceTest, FreedBlocksCoalesceAgain) {
+	nb_space_destroy(sp, NB_CTX_SLEEP); /* tables on node 1, so that node 0 can be had whole */
+	sp = nullptr;
+	ASSERT_EQ(0, nb_space_create(core, 1, NB_CTX_SLEEP, &sp));
+	const nb_u64 whole = initial_[0].total_frames;
+	ChurnTwoMegBlocks(0, 4);
+	ASSERT_GT(Stats(0).pcp_frames, 0u);
+	ASSERT_LT(Stats(0).largest_free_order, initial_[0].largest_free_order);
+
+	/* nb_alloc_contig drains the caches before it gives up */
+	nb_policy b0 = Bind(0);
+	nb_u64 pfn;
+	int node = -1;
+	ASSERT_EQ(0, nb_alloc_contig(core, whole, &b0, 0, NB_CTX_SLEEP, &pfn, &node));
+	EXPECT_EQ(0, node);
+	ASSERT_EQ(0, nb_free_range(core, pfn, whole));
+
+	/* destroy gives them back itself: the node is as it started, with no drain by anyone */
+	ChurnTwoMegBlocks(0, 4);
+	ASSERT_GT(Stats(0).pcp_frames, 0u);
+	nb_space_destroy(sp, NB_CTX_SLEEP);
+	sp = nullptr;
+	for (int n = 0; n < 2; n++) {
+		nbtest::NodeStats st = Stats(n);
+		EXPECT_EQ(0u, st.pcp_frames) << "node " << n;
+		EXPECT_EQ(initial_[n].free_frames, st.free_frames) << "node " << n;
+		EXPECT_EQ(initial_[n].largest_free_order, st.largest_free_order) << "node " << n;
+	}
+	ASSERT_EQ(0, nb_alloc_contig(core, whole, &b0, 0, NB_CTX_SLEEP, &pfn, &node));
+	ASSERT_EQ(0, nb_free_range(core, pfn, whole));
+}
+
+/* A free of many blocks drains the caches; a single 2 MiB block is not worth a drain. */
+TEST_F(SpaceTest, FreeOfManyBlocksDrainsTheCaches) {
+	nb_u64 few = Alloc(k2M, 0, NB_SPACE_NOZERO);
+	nb_u64 many = Alloc(2 * k2M + 8 * k4K, 0, NB_SPACE_NOZERO); /* 10 blocks >= 4 CPUs x 2 */
+	ASSERT_EQ(0, nb_space_free(sp, few, NB_CTX_SLEEP, nullptr, nullptr));
+	EXPECT_GE(Stats(0).pcp_frames, 512u);
+	ASSERT_EQ(0, nb_space_free(sp, many, NB_CTX_SLEEP, nullptr, nullptr));
+	EXPECT_EQ(0u, Stats(0).pcp_frames);
+	EXPECT_EQ(0u, Stats(1).pcp_frames);
 }
 
 TEST_F(SpaceTest, ManyRangesGrowTheIndex) {
