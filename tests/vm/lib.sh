@@ -175,12 +175,16 @@ nb_free_snapshot() {
 # nb_free_restored SNAPSHOT TOLERANCE_KB: every node's free+kernel memory is back within the tolerance
 # of the snapshot; otherwise says which node is short (stdout) and fails.
 nb_free_restored() {
-	echo "$1" | while read -r _n _kb; do
-		_now=$(nb_node_free_or_kernel_kb "$_n")
-		echo "node$_n: free+kernel $_kb kB before, $_now kB now" >&2
-		if [ $((_kb - _now)) -gt "$2" ]; then
-			echo "node$_n: free+kernel $_kb kB before, $_now kB after"
-			return 1
-		fi
-	done
+	echo "$1" | {
+		_rc=0
+		while read -r _n _kb; do
+			_now=$(nb_node_free_or_kernel_kb "$_n")
+			echo "node$_n: free+kernel $_kb kB before, $_now kB now" >&2
+			if [ $((_kb - _now)) -gt "$2" ]; then
+				echo "node$_n: free+kernel $_kb kB before, $_now kB after"
+				_rc=1
+			fi
+		done
+		return $_rc
+	}
 }
