@@ -1298,7 +1298,12 @@ static void op_fork(void)
 	if (stopping)
 		return;
 	self->rng ^= 0x5bd1e995;
+	/* Fork under the table lock: another thread may be half-way through writing a
+	 * shared-range entry, and the child must not inherit a torn one (new mapping, old
+	 * tag), which its shared-touch would report as corrupt data. */
+	pthread_mutex_lock(&shared_lock);
 	pid = fork();
+	pthread_mutex_unlock(&shared_lock);
 	if (pid < 0)
 		return;
 	if (pid == 0) {
