@@ -1150,14 +1150,25 @@ static void op_sh_create(void)
 	struct shared_range *s = NULL;
 	void *p;
 
+	/* ALLOC and mmap through one snapshot of the slot's file: another thread may dup2 a
+	 * different file into the slot in between, and offsets are per file, so mapping the
+	 * same offset of that other file would map someone else's block (seen in the long run
+	 * as another block's 0x5a bytes). The mapping keeps the file alive once fd is closed. */
+	int fd = dup(chaos_fd[slot]);
+
+	if (fd < 0)
+		return;
 	a.size = rand_size();
 	rand_policy(&a);
 	a.flags = rand_flags(reserve) & ~NB_ALLOC_NOZERO;
-	if (nb_ioctl(chaos_fd[slot], reserve ? NB_IOC_RESERVE : NB_IOC_ALLOC, &a))
+	if (nb_ioctl(fd, reserve ? NB_IOC_RESERVE : NB_IOC_ALLOC, &a)) {
+		close(fd);
 		return;
-	p = mmap(NULL, a.alloc_size, PROT_READ | PROT_WRITE, MAP_SHARED, chaos_fd[slot], a.offset);
+	}
+	p = mmap(NULL, a.alloc_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, a.offset);
+	close(fd);
 	count(OP_SH_CREATE, p == MAP_FAILED ? 1000 : 0);
-	if (p == MAP_FAILED) /* the slot's file may have been replaced, or the range freed */
+	if (p == MAP_FAILED) /* the range was freed meanwhile */
 		return;
 	pthread_mutex_lock(&shared_lock);
 	for (int i = 0; i < SHARED_MAX; i++)
