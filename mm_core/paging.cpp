@@ -10,6 +10,12 @@ namespace {
 constexpr nb_u64 kFrameSize = 4096;
 
 constexpr nb_u64 Bytes(unsigned level) { return 1ull << PageTable::Shift(level); }
+// Index, in a level-`level` table covering [base, base + 512 * Bytes(level)), of the entry
+// that holds address a: the range walkers visit EntryIndex(start) .. EntryIndex(end - 1).
+constexpr unsigned EntryIndex(unsigned level, nb_u64 base, nb_u64 a)
+{
+	return (unsigned)((a - base) >> PageTable::Shift(level));
+}
 constexpr nb_u64 FramesPerEntry(unsigned level) { return 1ull << (9 * (level - 1)); }
 constexpr nb_u64 PfnOf(nb_u64 e) { return (e & PageTable::kAddrMask) >> 12; }
 constexpr bool IsPresent(nb_u64 e) { return (e & PageTable::kPresent) != 0; }
@@ -235,9 +241,8 @@ int PageTable::SplitAt(nb_u64 virt)
 int PageTable::VisitLevel(nb_u64 *t, unsigned level, nb_u64 base, nb_u64 start, nb_u64 end,
 			  Visitor &v) const
 {
-	unsigned first = (unsigned)((start - base) >> Shift(level));
-	unsigned last = (unsigned)((end - 1 - base) >> Shift(level));
-	for (unsigned i = first; i <= last; i++) {
+	const unsigned last = EntryIndex(level, base, end - 1);
+	for (unsigned i = EntryIndex(level, base, start); i <= last; i++) {
 		nb_u64 ebase = base + i * Bytes(level);
 		if (!IsPresent(t[i]))
 			continue;
@@ -255,9 +260,8 @@ int PageTable::VisitLevel(nb_u64 *t, unsigned level, nb_u64 base, nb_u64 start, 
 
 void PageTable::UnmapLevel(nb_u64 *t, unsigned level, nb_u64 base, nb_u64 start, nb_u64 end)
 {
-	unsigned first = (unsigned)((start - base) >> Shift(level));
-	unsigned last = (unsigned)((end - 1 - base) >> Shift(level));
-	for (unsigned i = first; i <= last; i++) {
+	const unsigned last = EntryIndex(level, base, end - 1);
+	for (unsigned i = EntryIndex(level, base, start); i <= last; i++) {
 		nb_u64 ebase = base + i * Bytes(level);
 		if (!IsPresent(t[i]))
 			continue;
@@ -354,9 +358,8 @@ int PageTable::Remap(nb_u64 virt, nb_u64 len, nb_u64 new_pfn)
 // it becomes the one 2 MiB leaf again and the table page is freed.
 void PageTable::MergeLevel(nb_u64 *t, unsigned level, nb_u64 base, nb_u64 start, nb_u64 end)
 {
-	unsigned first = (unsigned)((start - base) >> Shift(level));
-	unsigned last = (unsigned)((end - 1 - base) >> Shift(level));
-	for (unsigned i = first; i <= last; i++) {
+	const unsigned last = EntryIndex(level, base, end - 1);
+	for (unsigned i = EntryIndex(level, base, start); i <= last; i++) {
 		nb_u64 ebase = base + i * Bytes(level);
 		if (!IsPresent(t[i]) || IsLeaf(t[i], level))
 			continue;
