@@ -63,7 +63,7 @@ done
 if [ -z "${NB_SKIP_BIG:-}" ]; then
 	# shellcheck disable=SC2046
 	run_vm big-1g --topology big --timeout 400 --log "build/vm/big-$kver.log" \
-		--append "nb_pool_mb=2200 nb_nodes_mask=1 nb_mapper_args=--mixed nb_free_tol_kb=16384 init_on_alloc=0" \
+		--append "nb_pool_mb=2200 nb_nodes_mask=1 nb_mapper_args=--mixed init_on_alloc=0" \
 		$(payload "$ko")
 fi
 

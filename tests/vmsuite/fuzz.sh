@@ -24,13 +24,6 @@ MAX_BLOCK=$(nb_cmdline_get nb_fuzz_max_block || echo 8388608)
 POOL_MB=$(nb_cmdline_get nb_fuzz_pool_mb || echo 64)
 QUOTA=$(nb_cmdline_get nb_fuzz_quota_pct || echo 75)
 MAX_ORDER=$(nb_cmdline_get nb_fuzz_max_order || echo)
-# Free+kernel memory per node may differ by this much after rmmod. Pool pages are checked
-# exactly (nb_fuzz --pool-check: free == total on every node; rmmod releases every chunk);
-# this catches leaks outside the pools. The fuzzer's thousands of processes, files and
-# mappings leave up to ~20 MiB on a node in the kernel's per-CPU page lists and caches
-# (seen on a clean CI run: 18 MiB on node 0, nothing of ours), hence more room than the
-# smoke suite's 8 MiB.
-TOLERANCE_KB=32768
 
 nb_check_topology
 nb_dmesg_mark
@@ -93,7 +86,7 @@ grep -q '^ok' /sys/kernel/debug/numabuddy/check && nb_pass fuzz-core-check ||
 nb_check fuzz-rmmod rmmod numabuddy
 sync
 echo 3 >/proc/sys/vm/drop_caches
-if r=$(nb_free_restored "$before" "$TOLERANCE_KB"); then nb_pass fuzz-memfree-restored
+if r=$(nb_free_restored "$before" "$NB_FREE_TOL_KB"); then nb_pass fuzz-memfree-restored
 else nb_fail fuzz-memfree-restored "$r"; fi
 
 nb_dmesg_clean fuzz-dmesg-clean

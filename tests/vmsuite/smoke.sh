@@ -7,10 +7,6 @@ KO=/lib/nb/numabuddy.ko
 POOL_MB=$(nb_cmdline_get nb_pool_mb || echo 64)
 NODES=$(nb_cmdline_get nb_nodes_mask || echo 0xffffffffffffffff)
 MAPPER_ARGS=$(nb_cmdline_get nb_mapper_args | tr ',' ' ')
-# How far free+kernel memory may be from its pre-insmod value after rmmod (kB). Larger
-# pools and the 1 GiB mapper tests leave more kernel-side noise (docs/reliability.md,
-# finding 7).
-FREE_TOL_KB=$(nb_cmdline_get nb_free_tol_kb || echo 8192)
 
 nb_check_topology
 nb_dmesg_mark
@@ -50,7 +46,7 @@ grep -q '^ok' /sys/kernel/debug/numabuddy/check && nb_pass core-check-after-use 
 	nb_fail core-check-after-use "$(cat /sys/kernel/debug/numabuddy/check)"
 
 nb_check rmmod rmmod numabuddy
-if r=$(nb_free_restored "$before" "$FREE_TOL_KB"); then nb_pass pools-returned; else nb_fail pools-returned "$r"; fi
+if r=$(nb_free_restored "$before" "$NB_FREE_TOL_KB"); then nb_pass pools-returned; else nb_fail pools-returned "$r"; fi
 
 # A pool larger than any node can give: load must fail cleanly, leaving nothing behind.
 before=$(nb_free_snapshot)
@@ -61,7 +57,7 @@ else
 	dmesg | tail -n 3
 	nb_pass oversize-pool-refused
 fi
-if r=$(nb_free_restored "$before" 8192); then nb_pass oversize-no-leak; else nb_fail oversize-no-leak "$r"; fi
+if r=$(nb_free_restored "$before" "$NB_FREE_TOL_KB"); then nb_pass oversize-no-leak; else nb_fail oversize-no-leak "$r"; fi
 dmesg | grep -q 'cannot spare' && nb_pass oversize-clear-log || nb_fail oversize-clear-log "no reason logged"
 
 nb_dmesg_clean
