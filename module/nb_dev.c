@@ -488,22 +488,23 @@ static int nb_ioctl_walk(struct nb_file *nf, void *data)
 
 struct nb_ioctl_desc {
 	unsigned int cmd;
+	bool writes; /* takes or changes pool memory: the file must be open for writing */
 	int (*fn)(struct nb_file *nf, void *data);
 	void (*undo)(struct nb_file *nf, void *data); /* if copying the result out fails */
 };
 
-#define NB_IOCTL(c, f, u) [_IOC_NR(c)] = { .cmd = (c), .fn = (f), .undo = (u) }
+#define NB_IOCTL(c, w, f, u) [_IOC_NR(c)] = { .cmd = (c), .writes = (w), .fn = (f), .undo = (u) }
 static const struct nb_ioctl_desc nb_ioctls[] = {
-	NB_IOCTL(NB_IOC_VERSION, nb_ioctl_version, NULL),
-	NB_IOCTL(NB_IOC_ALLOC, nb_ioctl_alloc, nb_undo_alloc),
-	NB_IOCTL(NB_IOC_FREE, nb_ioctl_free, NULL),
-	NB_IOCTL(NB_IOC_ALLOC_BATCH, nb_ioctl_alloc_batch, NULL),
-	NB_IOCTL(NB_IOC_QUERY, nb_ioctl_query, NULL),
-	NB_IOCTL(NB_IOC_RESERVE, nb_ioctl_reserve, nb_undo_alloc),
-	NB_IOCTL(NB_IOC_MIGRATE, nb_ioctl_migrate, NULL),
-	NB_IOCTL(NB_IOC_STATS, nb_ioctl_stats, NULL),
-	NB_IOCTL(NB_IOC_BENCH, nb_ioctl_bench, NULL),
-	NB_IOCTL(NB_IOC_WALK, nb_ioctl_walk, NULL),
+	NB_IOCTL(NB_IOC_VERSION, false, nb_ioctl_version, NULL),
+	NB_IOCTL(NB_IOC_ALLOC, true, nb_ioctl_alloc, nb_undo_alloc),
+	NB_IOCTL(NB_IOC_FREE, true, nb_ioctl_free, NULL),
+	NB_IOCTL(NB_IOC_ALLOC_BATCH, true, nb_ioctl_alloc_batch, NULL),
+	NB_IOCTL(NB_IOC_QUERY, false, nb_ioctl_query, NULL),
+	NB_IOCTL(NB_IOC_RESERVE, true, nb_ioctl_reserve, nb_undo_alloc),
+	NB_IOCTL(NB_IOC_MIGRATE, true, nb_ioctl_migrate, NULL),
+	NB_IOCTL(NB_IOC_STATS, false, nb_ioctl_stats, NULL),
+	NB_IOCTL(NB_IOC_BENCH, true, nb_ioctl_bench, NULL),
+	NB_IOCTL(NB_IOC_WALK, false, nb_ioctl_walk, NULL),
 };
 
 union nb_ioctl_data {
@@ -536,6 +537,10 @@ static long nb_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	d = &nb_ioctls[array_index_nospec(nr, ARRAY_SIZE(nb_ioctls))];
 	if (!d->fn || _IOC_DIR(cmd) != _IOC_DIR(d->cmd))
 		return -ENOTTY;
+	/* Read access is for watching (VERSION, STATS, QUERY): a group given 0640 on the device
+	 * must not be able to take pool memory. EBADF, as write(2) on such a file. */
+	if (d->writes && !(file->f_mode & FMODE_WRITE))
+		return -EBADF;
 	ksize = _IOC_SIZE(d->cmd);
 	if (usize > ksize) {
 		err = check_zeroed_user(uarg + ksize, usize - ksize);

@@ -5,7 +5,9 @@
  * Model: a process opens /dev/numabuddy; each open file description owns the blocks it
  * allocates. NB_IOC_ALLOC returns a block's `offset`: pass it to mmap(2) on the same fd
  * (MAP_SHARED only) to map the block. Blocks die with NB_IOC_FREE or when the last reference
- * to the file description goes away (close, exit); mappings keep the file alive.
+ * to the file description goes away (close, exit); mappings keep the file alive. A file
+ * opened without write access may only watch: VERSION, STATS, QUERY and WALK work; ALLOC,
+ * ALLOC_BATCH, RESERVE, FREE, MIGRATE and BENCH return -EBADF.
  *
  * Conventions (dma-heap, device-dax): only __u64/__u32/__s32 fields, explicit padding and
  * reserved fields (must be zero on input, zeroed on output), `_IOWR(NB_IOC_MAGIC, nr, struct)`.

@@ -1076,6 +1076,29 @@ int UnprivilegedChecks()
 	return bad;
 }
 
+/* Exit code: bit 0 open failed, 1 stats failed, 2 alloc not EBADF, 3 reserve not EBADF. */
+int ReadOnlyChecks()
+{
+	nb_handle *h;
+	int bad = 0;
+
+	if (nb_open(g_dev, &h))
+		return 1;
+	struct nb_stats s;
+	if (nb_stats(h, g_pool_node, &s) || !s.total_bytes)
+		bad |= 2;
+	nb_alloc_opts o;
+	nb_block b;
+	nb_alloc_opts_init(&o);
+	o.size = 4096;
+	if (nb_alloc(h, &o, &b) != -EBADF)
+		bad |= 4;
+	if (nb_reserve(h, &o, &b) != -EBADF)
+		bad |= 8;
+	nb_close(h);
+	return bad;
+}
+
 void TestPermissions()
 {
 	struct stat st;
@@ -1102,6 +1125,12 @@ void TestPermissions()
 	e = AsNobody(kGroup, UnprivilegedChecks);
 	CHECK("perm-unprivileged-no-phys-nozero-bench", e == 0,
 	      "code %d (1 open, 2 phys shown, 4 NOZERO allowed, 8 BENCH not EPERM)", e);
+	/* Read permission only: a handle for watching. */
+	if (chmod(g_dev, 0640))
+		return Fail("perm-setup", "chmod: %s", strerror(errno));
+	e = AsNobody(kGroup, ReadOnlyChecks);
+	CHECK("perm-read-only-watches-not-allocates", e == 0,
+	      "code %d (1 open, 2 stats failed, 4 alloc not EBADF, 8 reserve not EBADF)", e);
 	if (chown(g_dev, st.st_uid, st.st_gid) || chmod(g_dev, st.st_mode & 07777))
 		Fail("perm-restore", "%s", strerror(errno));
 }

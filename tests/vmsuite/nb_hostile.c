@@ -118,6 +118,11 @@ static void read_version(void)
 	close(fd);
 }
 
+static int first_pool_node(void)
+{
+	return pool_nodes ? __builtin_ctzll(pool_nodes) : 0;
+}
+
 static int set_quota_pct(int pct)
 {
 	FILE *f = fopen(QUOTA_PARAM, "r+");
@@ -197,7 +202,7 @@ static void t_rmmod_busy(void)
 static void t_mmap_edges(void)
 {
 	int fd = nb_open(O_RDWR), sig;
-	struct nb_alloc a, b;
+	struct nb_alloc a;
 	void *p;
 	uint64_t *q;
 
@@ -274,24 +279,40 @@ static void t_mmap_edges(void)
 		CHECK("mprotect-prot-exec-not-writable", sig == SIGSEGV, "signal %d", sig);
 		munmap(q, PAGE);
 	}
-	/* Read-only file: a read-only shared mapping is what O_RDONLY allows (device-dax checks
-	 * VM_MAYSHARE; the kernel clears VM_SHARED for read-only files). */
+	/* Read-only file: for watching. Whatever takes or changes pool memory is EBADF (as
+	 * write(2) on it); VERSION, STATS and QUERY work; a writable mapping is EACCES. */
 	int ro = nb_open(O_RDONLY);
+	struct nb_version v = { 0 };
+	struct nb_stats st = { .node = first_pool_node() };
+	struct nb_query qy = { .offset = 0 };
+	struct nb_free fr = { .offset = 0 };
+	struct nb_migrate mg = { .offset = 0, .node = first_pool_node() };
+	struct nb_alloc one = { .size = PAGE, .policy = NB_POLICY_LOCAL, .node = -1 };
+	struct nb_alloc_batch ba = { .count = 1, .entry_size = sizeof(one),
+				     .reqs = (uintptr_t)&one };
+	struct nb_bench be = { .node = first_pool_node(), .order = 0, .iterations = 1 };
 
-	if (nb_alloc(ro, PAGE, NB_POLICY_LOCAL, -1, 0, &b, 0) == 0) {
-		q = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, ro, b.offset);
-		CHECK("mmap-rdonly-file-shared-read", q != MAP_FAILED,
-		      "PROT_READ MAP_SHARED of an O_RDONLY file refused: %s (nb_mmap tests VM_SHARED, which the kernel clears for read-only files; device-dax tests VM_MAYSHARE)",
-		      strerror(errno));
-		if (q != MAP_FAILED) {
-			sig = touch((char *)q, 0);
-			CHECK("mmap-rdonly-file-readable", sig == 0, "signal %d", sig);
-			munmap(q, PAGE);
-		}
-		q = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, ro, b.offset);
-		CHECK("mmap-rdonly-file-no-write", q == MAP_FAILED && errno == EACCES,
-		      "writable mapping of an O_RDONLY file: %p / %s", q, strerror(errno));
-	}
+	CHECK("rdonly-file-alloc-ebadf", nb_alloc(ro, PAGE, NB_POLICY_LOCAL, -1, 0, NULL, 0) == EBADF,
+	      "ALLOC on an O_RDONLY file did not fail with EBADF");
+	CHECK("rdonly-file-reserve-ebadf", nb_alloc(ro, PAGE, NB_POLICY_LOCAL, -1, 0, NULL, 1) == EBADF,
+	      "RESERVE on an O_RDONLY file did not fail with EBADF");
+	CHECK("rdonly-file-batch-ebadf", ioctl(ro, NB_IOC_ALLOC_BATCH, &ba) && errno == EBADF,
+	      "ALLOC_BATCH: %s", strerror(errno));
+	CHECK("rdonly-file-free-ebadf", ioctl(ro, NB_IOC_FREE, &fr) && errno == EBADF, "FREE: %s",
+	      strerror(errno));
+	CHECK("rdonly-file-migrate-ebadf", ioctl(ro, NB_IOC_MIGRATE, &mg) && errno == EBADF,
+	      "MIGRATE: %s", strerror(errno));
+	CHECK("rdonly-file-bench-ebadf", ioctl(ro, NB_IOC_BENCH, &be) && errno == EBADF,
+	      "BENCH: %s", strerror(errno));
+	CHECK("rdonly-file-version", ioctl(ro, NB_IOC_VERSION, &v) == 0 && v.nr_node_ids > 0,
+	      "VERSION: %s", strerror(errno));
+	CHECK("rdonly-file-stats", ioctl(ro, NB_IOC_STATS, &st) == 0 && st.total_bytes > 0,
+	      "STATS: %s", strerror(errno));
+	CHECK("rdonly-file-query-enoent", ioctl(ro, NB_IOC_QUERY, &qy) && errno == ENOENT,
+	      "QUERY of no block: %s", strerror(errno));
+	q = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, ro, 0);
+	CHECK("mmap-rdonly-file-no-write", q == MAP_FAILED && errno == EACCES,
+	      "writable mapping of an O_RDONLY file: %p / %s", q, strerror(errno));
 	close(ro);
 	/* Old mapping of a freed block: SIGBUS, and a re-mmap of its offset fails. */
 	q = mmap(NULL, a.alloc_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, a.offset);

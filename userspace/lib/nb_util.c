@@ -41,6 +41,9 @@ const char *nb_strerror(int err)
 	case EACCES:
 		return "permission denied on " NB_DEVICE_PATH ": add your user to group 'numabuddy' "
 		       "(installed udev rule 99-numabuddy.rules) and log in again, or run as root";
+	case EBADF:
+		return "this handle is read-only (no write permission on " NB_DEVICE_PATH "): it "
+		       "can show stats and query blocks but not allocate, free or migrate";
 	case EPERM:
 		return "operation not permitted: it needs CAP_SYS_ADMIN (NOZERO allocations, bench)";
 	case EPROTO:

@@ -102,7 +102,12 @@ int nb_open(const char *path, nb_handle **out)
 	int fd, ret;
 
 	*out = NULL;
-	fd = open(path ? path : NB_DEVICE_PATH, O_RDWR | O_CLOEXEC);
+	path = path ? path : NB_DEVICE_PATH;
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	/* Read access alone is enough to watch (version, stats, query); the module answers
+	 * EBADF to anything that takes or changes pool memory through such a handle. */
+	if (fd < 0 && errno == EACCES)
+		fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	be.ctx = (void *)(intptr_t)fd;

@@ -68,7 +68,9 @@ typedef struct nb_block {
 void nb_alloc_opts_init(nb_alloc_opts *opts);
 
 /*
- * Open the device (@path NULL = NB_DEVICE_PATH) and check the module's ABI.
+ * Open the device (@path NULL = NB_DEVICE_PATH) and check the module's ABI. With read but
+ * no write permission the handle is read-only: version, stats and query work, allocating,
+ * freeing and migrating return -EBADF.
  * -ENOENT: no device node (module not loaded); -EACCES: not in the device's group;
  * -ENOTTY: @path is not a numabuddy device; -EPROTO: the module's ABI major differs.
  */
