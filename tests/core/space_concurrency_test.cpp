@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * space_concurrency_test.cpp - nb_space under threads: concurrent first touches, faults
+ * racing migrations with the shim's zap protocol modelled (run under TSan by
+ * `make -C tests tsan`).
+ */
+#include <atomic>
+#include <shared_mutex>
+#include <thread>
+
+#include "space_fixture.h"
+
+namespace nbtest {
+
+
+/* First touches of the same pages from many threads: each page gets exactly one frame. */
+TEST_F(SpaceTest, ConcurrentFirstTouch) {
+	nb_u64 off;
+	ASSERT_EQ(0, nb_space_reserve(sp, 64 * k4K + 2 * k2M, nullptr, NB_SPACE_HUGE_2M, 0,
+				      NB_CTX_SLEEP, &off));
+	const unsigned kThreads = 4;
+	std::vector<std::vector<nb_u64>> seen(kThreads);
+	std::atomic<unsigned> ready{0};
+	std::vector<std::thread> ts;
+	for (unsigned t = 0; t < kThreads; t++)
+		ts.emplace_back([&, t] {
+			sim::SetCpu(t);
+			ready++;
+			while (ready.load() < kThreads) {
+			}
+			for (nb_u64 q = 0; q < 64 + 1024; q++) {
+				nb_space_fault_result r{};
+				EXPECT_EQ(0, nb_space_fault(sp, off + q * k4K, 1, t, 0, NB_CTX_SLEEP, &r));
+				seen[t].push_back(r.pfn);
+			}
+		});
+	for (std::thread &t : ts)
+		t.join();
+	for (unsigned t = 1; t < kThreads; t++)
+		EXPECT_EQ(seen[0], seen[t]);
+	EXPECT_EQ(64 * k4K + 2 * k2M, nb_space_node_bytes(sp, 0) + nb_space_node_bytes(sp, 1));
+	EXPECT_EQ(2u, Info(off).frames_by_order[9]);
+}
+
+/*
+ * Faults racing migrations, with the shim's zap protocol modelled by a shared_mutex: a fault
+ * holds it shared from nb_space_fault until it is done with the frame (the PTE's life), the
+ * migrator holds it exclusively around migrate_begin (the zap). Every increment must survive
+ * every copy, and no fault may ever use a frame after it was freed (ASan/TSan would see it).
+ */
+TEST_F(SpaceTest, ConcurrentFaultsAndMigrations) {
+	const nb_u64 size = k2M + 4 * k4K;
+	nb_u64 off = Alloc(size, 0);
+	std::shared_mutex zap;
+	std::atomic<bool> stop{false};
+	std::atomic<unsigned long> done{0}, again{0};
+	auto faulter = [&](unsigned cpu) {
+		sim::SetCpu(cpu);
+		for (unsigned long k = 0; !stop.load(); k++) {
+			nb_u64 at = k % 5 == 0 ? off + (k % 7) * k4K : off + k2M + (k % 4) * k4K;
+			std::shared_lock<std::shared_mutex> g(zap);
+			nb_space_fault_result r;
+			int rc = nb_space_fault(sp, at, 1, cpu, 0, NB_CTX_SLEEP, &r);
+			if (rc == -NB_EAGAIN) {
+				again++;
+				continue;
+			}
+			ASSERT_EQ(0, rc);
+			__atomic_fetch_add(static_cast<nb_u64 *>(sim::FrameAddr(r.pfn)), 1,
+					   __ATOMIC_RELAXED);
+			done++;
+		}
+	};
+	std::thread f1(faulter, 0), f2(faulter, 2);
+	int target = 1;
+	nb_u64 total_moved = 0;
+	for (int m = 0; m < 40; m++, target ^= 1) {
+		nb_u64 s, l, moved;
+		{
+			std::unique_lock<std::shared_mutex> g(zap);
+			ASSERT_EQ(0, nb_space_migrate_begin(sp, off, target, &s, &l));
+		}
+		ASSERT_EQ(0, nb_space_migrate_finish(sp, off, NB_CTX_SLEEP, &moved));
+		EXPECT_EQ(size, moved);
+		total_moved += moved;
+		std::this_thread::yield();
+	}
+	stop = true;
+	f1.join();
+	f2.join();
+	EXPECT_EQ(40 * size, total_moved);
+	nb_u64 sum = 0;
+	for (nb_u64 q = 0; q < 7; q++)
+		sum += *static_cast<nb_u64 *>(sim::FrameAddr(Fault(off + q * k4K, 0, 0).pfn));
+	for (nb_u64 q = 0; q < 4; q++)
+		sum += *static_cast<nb_u64 *>(sim::FrameAddr(Fault(off + k2M + q * k4K, 0, 0).pfn));
+	EXPECT_EQ(done.load(), sum) << again.load() << " retries";
+	EXPECT_GT(done.load(), 0u);
+	RecordProperty("faults", std::to_string(done.load()));
+	RecordProperty("eagain", std::to_string(again.load()));
+	EXPECT_EQ(1u, Info(off).frames_by_order[9]);
+}
+
+} /* namespace nbtest */

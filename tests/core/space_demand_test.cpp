@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * space_demand_test.cpp - nb_space demand ranges: first touch lands on the faulting CPU's
+ * node, huge chunks where aligned (4 KiB when no huge frame is free), bind and interleave,
+ * POPULATE.
+ */
+#include "space_fixture.h"
+
+namespace nbtest {
+
+TEST_F(SpaceTest, DemandFaultsLandOnTheFaultingCpusNode) {
+	nb_u64 off;
+	ASSERT_EQ(0, nb_space_reserve(sp, 16 * k4K, nullptr, 0, 0, NB_CTX_SLEEP, &off));
+	nb_space_info i = Info(off);
+	EXPECT_EQ(-1, i.node);
+	EXPECT_EQ(0u, i.populated_bytes);
+	EXPECT_EQ((nb_u32)NB_SPACE_KIND_RESERVED, i.kind);
+
+	sim::SetCpu(2); /* node 1 */
+	nb_space_fault_result r = Fault(off, 2);
+	EXPECT_EQ(1, RegionNode(r.pfn));
+	sim::SetCpu(0);
+	EXPECT_EQ(0, RegionNode(Fault(off + k4K, 0).pfn));
+	/* the fault's cpu argument decides, not the CPU the call happens to run on */
+	EXPECT_EQ(1, RegionNode(Fault(off + 2 * k4K, 3).pfn));
+	EXPECT_EQ(r.pfn, Fault(off, 0).pfn) << "a second touch finds the frame";
+	EXPECT_EQ(k4K, nb_space_node_bytes(sp, 0));
+	EXPECT_EQ(2 * k4K, nb_space_node_bytes(sp, 1));
+	i = Info(off);
+	EXPECT_EQ(3 * k4K, i.populated_bytes);
+	EXPECT_EQ(1, i.node);
+	EXPECT_EQ(2 * k4K, i.node_bytes[1]);
+}
+
+TEST_F(SpaceTest, DemandHugeChunksWhereAligned) {
+	nb_u64 off;
+	ASSERT_EQ(0, nb_space_reserve(sp, 3 * k2M + k4K, nullptr, NB_SPACE_HUGE_2M, 0,
+				      NB_CTX_SLEEP, &off));
+	EXPECT_EQ(0u, off % k2M);
+	nb_space_fault_result r = Fault(off + k2M + 3 * k4K);
+	EXPECT_EQ(9u, r.order);
+	EXPECT_EQ(off + k2M, r.offset);
+	EXPECT_EQ(0u, Fault(off + 3 * k2M).order) << "the tail chunk is not inside the range";
+	/* a 4 KiB-only VMA touches first: the frame is still 2 MiB, the answer a sub-frame */
+	r = Fault(off + 5 * k4K, 0, 0);
+	EXPECT_EQ(0u, r.order);
+	nb_space_fault_result h = Fault(off, 0, 9);
+	EXPECT_EQ(9u, h.order);
+	EXPECT_EQ(h.pfn + 5, r.pfn);
+	nb_space_info i = Info(off);
+	EXPECT_EQ(2u, i.frames_by_order[9]);
+	EXPECT_EQ(1u, i.frames_by_order[0]);
+	EXPECT_EQ(k2M, nb_space_huge_align(sp, off, 3 * k2M));
+
+	ASSERT_EQ(0, nb_space_reserve(sp, 2 * k2M, nullptr, 0, 0, NB_CTX_SLEEP, &off));
+	EXPECT_EQ(0u, Fault(off).order) << "no HUGE flag: 4 KiB frames";
+}
+
+TEST_F(SpaceTest, DemandHugeFallsBackTo4KWhenNoHugeFrameIsFree) {
+	std::vector<nb_u64> blocks;
+	nb_policy b0 = Bind(0);
+	for (nb_u64 o; nb_space_alloc(sp, k2M, &b0, NB_SPACE_NOZERO, NB_CTX_SLEEP, &o) == 0;)
+		blocks.push_back(o);
+	EXPECT_FALSE(blocks.empty());
+	nb_u64 d;
+	ASSERT_EQ(0, nb_space_reserve(sp, k2M, &b0, NB_SPACE_HUGE_2M, 0, NB_CTX_SLEEP, &d));
+	nb_space_fault_result r{};
+	int rc = nb_space_fault(sp, d + k4K, 1, 0, 18, NB_CTX_SLEEP, &r);
+	if (rc == 0) { /* a 4 KiB frame was left over: the chunk is now 4 KiB for good */
+		EXPECT_EQ(0u, r.order);
+		EXPECT_EQ(0, RegionNode(r.pfn));
+		ASSERT_EQ(0, nb_space_free(sp, blocks[0], NB_CTX_SLEEP, nullptr, nullptr));
+		EXPECT_EQ(0u, Fault(d).order) << "a chunk holding 4 KiB frames stays 4 KiB";
+	} else {
+		EXPECT_EQ(-NB_ENOMEM, rc);
+	}
+}
+
+TEST_F(SpaceTest, BindAndInterleaveHonoured) {
+	nb_policy b = Bind(1);
+	nb_u64 off;
+	ASSERT_EQ(0, nb_space_reserve(sp, 8 * k4K, &b, 0, 0, NB_CTX_SLEEP, &off));
+	for (nb_u64 q = 0; q < 8; q++)
+		EXPECT_EQ(1, RegionNode(Fault(off + q * k4K, 0).pfn));
+
+	nb_policy il = Interleave(3);
+	ASSERT_EQ(0, nb_space_reserve(sp, 8 * k4K, &il, 0, 0, NB_CTX_SLEEP, &off));
+	for (nb_u64 q = 8; q-- > 0;) /* touched backwards: placement follows the offset */
+		EXPECT_EQ((int)(q % 2), RegionNode(Fault(off + q * k4K, 0).pfn)) << q;
+
+	nb_u64 blk;
+	ASSERT_EQ(0, nb_space_alloc(sp, 4 * k4K, &il, 0, NB_CTX_SLEEP, &blk));
+	nb_space_info i = Info(blk);
+	EXPECT_EQ(2 * k4K, i.node_bytes[0]);
+	EXPECT_EQ(2 * k4K, i.node_bytes[1]);
+}
+
+TEST_F(SpaceTest, PopulateAllocatesEverythingNow) {
+	nb_policy b = Bind(1);
+	nb_u64 off;
+	ASSERT_EQ(0, nb_space_reserve(sp, 2 * k2M + k4K, &b, NB_SPACE_HUGE_2M | NB_SPACE_POPULATE,
+				      0, NB_CTX_SLEEP, &off));
+	nb_space_info i = Info(off);
+	EXPECT_EQ(2 * k2M + k4K, i.populated_bytes);
+	EXPECT_EQ(2u, i.frames_by_order[9]);
+	EXPECT_EQ(1u, i.frames_by_order[0]);
+	EXPECT_EQ(2 * k2M + k4K, i.node_bytes[1]);
+}
+
+} /* namespace nbtest */

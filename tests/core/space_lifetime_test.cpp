@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * space_lifetime_test.cpp - nb_space lifetimes: two-phase free, quotas, migration with
+ * contents and frame orders kept, destroy returning the pool exactly, freed blocks
+ * coalescing again through the per-CPU caches, a growing range index.
+ */
+#include "space_fixture.h"
+
+namespace nbtest {
+
+TEST_F(SpaceTest, FreeIsTwoPhase) {
+	nb_u64 off = Alloc(2 * k4K, 0);
+	Fault(off);
+	nb_u64 s = 0, l = 0;
+	EXPECT_EQ(-NB_ENOENT, nb_space_free_begin(sp, off + k4K, &s, &l)) << "not a range start";
+	ASSERT_EQ(0, nb_space_free_begin(sp, off, &s, &l));
+	EXPECT_EQ(off, s);
+	EXPECT_EQ(2 * k4K, l);
+	EXPECT_EQ(-NB_EFAULT, FaultRc(off + k4K)) << "dying: the shim sends SIGBUS";
+	EXPECT_EQ(-NB_ENOENT, nb_space_free_begin(sp, off, &s, &l));
+	EXPECT_EQ(-NB_EBUSY, nb_space_migrate_begin(sp, off, 1, &s, &l));
+	EXPECT_EQ(2 * k4K, nb_space_node_bytes(sp, 0)) << "frames stay until finish";
+	ASSERT_EQ(0, nb_space_free_finish(sp, off, NB_CTX_SLEEP));
+	EXPECT_EQ(0u, nb_space_node_bytes(sp, 0));
+	EXPECT_EQ(-NB_EINVAL, nb_space_free_finish(sp, off, NB_CTX_SLEEP));
+	EXPECT_EQ(-NB_EFAULT, FaultRc(off));
+	nb_space_info i;
+	EXPECT_EQ(-NB_ENOENT, nb_space_query(sp, off, &i));
+
+	/* the one-call form zaps between the phases */
+	nb_u64 d;
+	ASSERT_EQ(0, nb_space_reserve(sp, 4 * k4K, nullptr, 0, 0, NB_CTX_SLEEP, &d));
+	Fault(d + k4K);
+	struct Zap {
+		nb_u64 start = 0, len = 0;
+		nb_space *sp;
+		int fault_rc = 0;
+	} z;
+	z.sp = sp;
+	ASSERT_EQ(0, nb_space_free(sp, d, NB_CTX_SLEEP,
+				   [](void *arg, nb_u64 start, nb_u64 len) {
+					   Zap *zz = static_cast<Zap *>(arg);
+					   zz->start = start;
+					   zz->len = len;
+					   nb_space_fault_result r;
+					   zz->fault_rc = nb_space_fault(zz->sp, start, 0, 0, 18,
+									 NB_CTX_ATOMIC, &r);
+				   },
+				   &z));
+	EXPECT_EQ(d, z.start);
+	EXPECT_EQ(4 * k4K, z.len);
+	EXPECT_EQ(-NB_EFAULT, z.fault_rc);
+}
+
+TEST_F(SpaceTest, QuotaRefusesAndRecovers) {
+	ASSERT_EQ(0, nb_space_set_quota(sp, 0, 16 * k4K));
+	EXPECT_EQ(16 * k4K, nb_space_quota(sp, 0));
+	EXPECT_EQ(NB_SPACE_NO_QUOTA, nb_space_quota(sp, 1));
+	nb_u64 a = Alloc(16 * k4K, 0);
+	nb_policy b0 = Bind(0);
+	nb_u64 o;
+	EXPECT_EQ(-NB_EDQUOT, nb_space_alloc(sp, k4K, &b0, 0, NB_CTX_SLEEP, &o));
+	nb_u64 d;
+	ASSERT_EQ(0, nb_space_reserve(sp, 4 * k4K, &b0, 0, 0, NB_CTX_SLEEP, &d));
+	EXPECT_EQ(-NB_EDQUOT, FaultRc(d));
+	Alloc(k4K, 1); /* another node is not limited */
+	EXPECT_EQ(16 * k4K, nb_space_node_bytes(sp, 0));
+
+	/* a block refused halfway gives back what it had taken */
+	ASSERT_EQ(0, nb_space_set_quota(sp, 0, 16 * k4K + 3 * k2M));
+	EXPECT_EQ(-NB_EDQUOT, nb_space_alloc(sp, 4 * k2M, &b0, 0, NB_CTX_SLEEP, &o));
+	EXPECT_EQ(16 * k4K, nb_space_node_bytes(sp, 0));
+
+	ASSERT_EQ(0, nb_space_set_quota(sp, 0, 16 * k4K));
+	ASSERT_EQ(0, nb_space_free(sp, a, NB_CTX_SLEEP, nullptr, nullptr));
+	Alloc(k4K, 0);
+	EXPECT_EQ(0, FaultRc(d));
+	EXPECT_EQ(2 * k4K, nb_space_node_bytes(sp, 0));
+	EXPECT_EQ(-NB_EINVAL, nb_space_set_quota(sp, NB_MAX_NODES, 0));
+}
+
+TEST_F(SpaceTest, MigrationKeepsContentsAndOrders) {
+	const nb_u64 size = 2 * k2M + 2 * k4K;
+	nb_u64 off = Alloc(size, 0);
+	Write(off, size, 1);
+	nb_u64 s, l, moved = 0;
+	ASSERT_EQ(0, nb_space_migrate_begin(sp, off, 1, &s, &l));
+	EXPECT_EQ(off, s);
+	EXPECT_EQ(size, l);
+	EXPECT_EQ(-NB_EAGAIN, FaultRc(off)) << "faults wait while the range moves";
+	EXPECT_EQ(-NB_EBUSY, nb_space_free_begin(sp, off, &s, &l));
+	EXPECT_EQ(-NB_EBUSY, nb_space_migrate_begin(sp, off, 0, &s, &l));
+	ASSERT_EQ(0, nb_space_migrate_finish(sp, off, NB_CTX_SLEEP, &moved));
+	EXPECT_EQ(size, moved);
+
+	nb_space_info i = Info(off);
+	EXPECT_EQ(2u, i.frames_by_order[9]) << "huge stays huge";
+	EXPECT_EQ(2u, i.frames_by_order[0]);
+	EXPECT_EQ(size, i.node_bytes[1]);
+	EXPECT_EQ(0u, nb_space_node_bytes(sp, 0));
+	EXPECT_EQ(size, nb_space_node_bytes(sp, 1));
+	nb_space_fault_result r = Fault(off + k2M + k4K);
+	EXPECT_EQ(9u, r.order);
+	EXPECT_EQ(1, RegionNode(r.pfn, 512));
+	Check(off, size, 1);
+
+	ASSERT_EQ(0, nb_space_migrate(sp, off, 1, NB_CTX_SLEEP, nullptr, nullptr, &moved));
+	EXPECT_EQ(0u, moved) << "already there";
+	EXPECT_EQ(-NB_EINVAL, nb_space_migrate(sp, off, 7, NB_CTX_SLEEP, nullptr, nullptr, &moved));
+}
+
+TEST_F(SpaceTest, MigrationOfDemandAndContigRanges) {
+	nb_u64 d;
+	const nb_u64 size = 2 * k2M + 2 * k4K;
+	ASSERT_EQ(0, nb_space_reserve(sp, size, nullptr, NB_SPACE_HUGE_2M, 0, NB_CTX_SLEEP, &d));
+	Write(d, k2M + k4K, 2); /* the first chunk and one page of the second */
+	nb_u64 zapped = 0, moved = 0;
+	ASSERT_EQ(0, nb_space_migrate(sp, d, 1, NB_CTX_SLEEP,
+				      [](void *arg, nb_u64, nb_u64 len) {
+					      *static_cast<nb_u64 *>(arg) = len;
+				      },
+				      &zapped, &moved));
+	EXPECT_EQ(size, zapped);
+	EXPECT_EQ(2 * k2M, moved);
+	EXPECT_EQ(1, RegionNode(Fault(d).pfn, 512));
+	EXPECT_EQ(9u, Fault(d).order);
+	Check(d, k2M + k4K, 2);
+
+	nb_u64 c = Alloc(5 * k4K, 0, NB_SPACE_CONTIG);
+	Write(c, 5 * k4K, 3);
+	ASSERT_EQ(0, nb_space_migrate(sp, c, 1, NB_CTX_SLEEP, nullptr, nullptr, &moved));
+	EXPECT_EQ(5 * k4K, moved);
+	nb_space_info i = Info(c);
+	EXPECT_EQ(1, RegionNode(i.first_pfn, 5));
+	for (nb_u64 q = 0; q < 5; q++)
+		EXPECT_EQ(i.first_pfn + q, Fault(c + q * k4K).pfn);
+	Check(c, 5 * k4K, 3);
+}
+
+TEST_F(SpaceTest, MigrationRefusedByQuotaChangesNothing) {
+	nb_u64 off = Alloc(k2M, 0);
+	Write(off, k2M, 4);
+	nb_u64 before = Fault(off).pfn, moved = 7;
+	ASSERT_EQ(0, nb_space_set_quota(sp, 1, k4K));
+	EXPECT_EQ(-NB_EDQUOT, nb_space_migrate(sp, off, 1, NB_CTX_SLEEP, nullptr, nullptr, &moved));
+	EXPECT_EQ(0u, moved);
+	EXPECT_EQ(before, Fault(off).pfn) << "live again, where it was";
+	EXPECT_EQ(0u, nb_space_node_bytes(sp, 1));
+	Check(off, k2M, 4);
+}
+
+TEST_F(SpaceTest, DestroyReturnsThePoolExactly) {
+	nb_policy il = Interleave(3);
+	nb_u64 o;
+	Alloc(3 * k2M + 5 * k4K, 0);
+	Alloc(7 * k4K, 1, NB_SPACE_CONTIG);
+	ASSERT_EQ(0, nb_space_alloc(sp, 9 * k4K, &il, 0, NB_CTX_SLEEP, &o));
+	ASSERT_EQ(0, nb_space_reserve(sp, 4 * k2M, &il, NB_SPACE_HUGE_2M, 0, NB_CTX_SLEEP, &o));
+	Fault(o);
+	Fault(o + 3 * k2M);
+	ASSERT_EQ(0, nb_space_reserve(sp, 64 * k4K, nullptr, 0, 0, NB_CTX_SLEEP, &o));
+	for (nb_u64 q = 0; q < 64; q += 3)
+		Fault(o + q * k4K, q % 4);
+	nb_u64 s, l;
+	ASSERT_EQ(0, nb_space_free_begin(sp, o, &s, &l)); /* left half-freed at close */
+	EXPECT_GT(nb_space_table_pages(sp), 1u);
+	/* TearDown destroys the space and checks every free list against the initial state */
+}
+
+/* Freed memory coalesces again: blocks parked in per-CPU caches are given back when a
+ * contiguous allocation needs them, and at the latest when the space is destroyed. */
+TEST_F(SpaceTest, FreedBlocksCoalesceAgain) {
+	nb_space_destroy(sp, NB_CTX_SLEEP); /* tables on node 1, so that node 0 can be had whole */
+	sp = nullptr;
+	ASSERT_EQ(0, nb_space_create(core, 1, NB_CTX_SLEEP, &sp));
+	const nb_u64 whole = initial_[0].total_frames;
+	ChurnTwoMegBlocks(0, 4);
+	ASSERT_GT(Stats(0).pcp_frames, 0u);
+	ASSERT_LT(Stats(0).largest_free_order, initial_[0].largest_free_order);
+
+	/* nb_alloc_contig drains the caches before it gives up */
+	nb_policy b0 = Bind(0);
+	nb_u64 pfn;
+	int node = -1;
+	ASSERT_EQ(0, nb_alloc_contig(core, whole, &b0, 0, NB_CTX_SLEEP, &pfn, &node));
+	EXPECT_EQ(0, node);
+	ASSERT_EQ(0, nb_free_range(core, pfn, whole));
+
+	/* destroy gives them back itself: the node is as it started, with no drain by anyone */
+	ChurnTwoMegBlocks(0, 4);
+	ASSERT_GT(Stats(0).pcp_frames, 0u);
+	nb_space_destroy(sp, NB_CTX_SLEEP);
+	sp = nullptr;
+	for (int n = 0; n < 2; n++) {
+		nbtest::NodeStats st = Stats(n);
+		EXPECT_EQ(0u, st.pcp_frames) << "node " << n;
+		EXPECT_EQ(initial_[n].free_frames, st.free_frames) << "node " << n;
+		EXPECT_EQ(initial_[n].largest_free_order, st.largest_free_order) << "node " << n;
+	}
+	ASSERT_EQ(0, nb_alloc_contig(core, whole, &b0, 0, NB_CTX_SLEEP, &pfn, &node));
+	ASSERT_EQ(0, nb_free_range(core, pfn, whole));
+}
+
+/* A free of many blocks drains the caches; a single 2 MiB block is not worth a drain. */
+TEST_F(SpaceTest, FreeOfManyBlocksDrainsTheCaches) {
+	nb_u64 few = Alloc(k2M, 0, NB_SPACE_NOZERO);
+	nb_u64 many = Alloc(2 * k2M + 8 * k4K, 0, NB_SPACE_NOZERO); /* 10 blocks >= 4 CPUs x 2 */
+	ASSERT_EQ(0, nb_space_free(sp, few, NB_CTX_SLEEP, nullptr, nullptr));
+	EXPECT_GE(Stats(0).pcp_frames, 512u);
+	ASSERT_EQ(0, nb_space_free(sp, many, NB_CTX_SLEEP, nullptr, nullptr));
+	EXPECT_EQ(0u, Stats(0).pcp_frames);
+	EXPECT_EQ(0u, Stats(1).pcp_frames);
+}
+
+TEST_F(SpaceTest, ManyRangesGrowTheIndex) {
+	std::vector<nb_u64> offs;
+	for (int k = 0; k < 100; k++)
+		offs.push_back(Alloc(k4K, k % 2));
+	for (size_t k = 0; k < offs.size(); k += 2)
+		ASSERT_EQ(0, nb_space_free(sp, offs[k], NB_CTX_SLEEP, nullptr, nullptr));
+	for (size_t k = 1; k < offs.size(); k += 2)
+		EXPECT_EQ((int)(k % 2), RegionNode(Fault(offs[k]).pfn));
+	EXPECT_EQ(50 * k4K, nb_space_node_bytes(sp, 1));
+}
+
+} /* namespace nbtest */
