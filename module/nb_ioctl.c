@@ -1,0 +1,480 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * nb_ioctl.c - the ioctls of /dev/numabuddy (uapi/numabuddy.h): requests checked and
+ * turned into mm_core calls, one table-driven dispatcher.
+ */
+#include <linux/capability.h>
+#include <linux/fs.h>
+#include <linux/ktime.h>
+#include <linux/mm.h>
+#include <linux/nospec.h>
+#include <linux/sched.h>
+#include <linux/sched/signal.h>
+#include <linux/string.h>
+#include <linux/uaccess.h>
+
+/* nb_core.h before the uapi header: both spell the policies NB_POLICY_*, as an enum in the
+ * core and as macros in the ABI; the values must agree. */
+#include "nb_internal.h"
+#include "nb_space.h"
+#include "nb_compat.h"
+#include "nb_file.h"
+#include "numabuddy.h"
+
+static_assert(NB_POLICY_LOCAL == 0 && NB_POLICY_PREFERRED == 1 && NB_POLICY_BIND == 2 &&
+	      NB_POLICY_INTERLEAVE == 3);
+static_assert(NB_ALLOC_CONTIG == NB_SPACE_CONTIG && NB_ALLOC_LOW4G == NB_SPACE_LOW4G &&
+	      NB_ALLOC_HUGE_2M == NB_SPACE_HUGE_2M && NB_ALLOC_HUGE_1G == NB_SPACE_HUGE_1G &&
+	      NB_ALLOC_POPULATE == NB_SPACE_POPULATE && NB_ALLOC_NOZERO == NB_SPACE_NOZERO &&
+	      NB_ALLOC_FLAGS_ALL == NB_SPACE_FLAGS_ALL);
+
+#define NB_BATCH_MAX 4096
+#define NB_BENCH_MAX_ITERATIONS (1ULL << 24)
+
+atomic64_t nb_stat_migrations, nb_stat_migrated_bytes, nb_stat_quota_refusals;
+
+static bool nb_is_zero(const void *p, size_t n)
+{
+	return !memchr_inv(p, 0, n);
+}
+
+static void nb_zap(void *arg, nb_u64 start, nb_u64 len)
+{
+	struct nb_file *nf = arg;
+
+	unmap_mapping_range(nf->inode->i_mapping, start, len, 1);
+}
+static int nb_policy_from_user(const struct nb_alloc *a, struct nb_policy *pol)
+{
+	if (a->policy > NB_POLICY_INTERLEAVE)
+		return -EINVAL;
+	if (a->node < -1 || a->node >= (int)nr_node_ids || a->node >= NB_MAX_NODES)
+		return -EINVAL;
+	if (nr_node_ids < 64 && (a->nodemask >> nr_node_ids))
+		return -EINVAL;
+	memset(pol, 0, sizeof(*pol));
+	pol->mode = a->policy;
+	pol->node = a->node;
+	pol->nodemask = a->nodemask;
+	if (pol->mode == NB_POLICY_BIND && !pol->nodemask)
+		pol->nodemask = BIT_ULL(a->node >= 0 ? a->node : nb_current_cpu_node(nb_core));
+	if (pol->mode == NB_POLICY_INTERLEAVE && !pol->nodemask)
+		pol->nodemask = nb_nodes_with_memory(nb_core);
+	return 0;
+}
+
+/* Validate an ALLOC/RESERVE request; returns its size in bytes through *bytes. */
+static int nb_alloc_check(const struct nb_alloc *a, u64 *bytes)
+{
+	if (a->pad || !nb_is_zero(a->reserved, sizeof(a->reserved)))
+		return -EINVAL;
+	if (a->offset || a->alloc_size || a->node_out)
+		return -EINVAL; /* outputs must come in zeroed: catches reused structs */
+	if (a->flags & ~NB_ALLOC_FLAGS_ALL)
+		return -EINVAL;
+	if ((a->flags & NB_ALLOC_HUGE_2M) && (a->flags & NB_ALLOC_HUGE_1G))
+		return -EINVAL;
+	if ((a->flags & NB_ALLOC_NOZERO) && !capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	if (a->size) {
+		if (a->size > (1ULL << 46))
+			return -EINVAL;
+		*bytes = PAGE_ALIGN(a->size);
+		if (a->order)
+			return -EINVAL; /* one or the other */
+	} else {
+		if (a->order > nb_param_max_order)
+			return -EINVAL;
+		*bytes = (u64)PAGE_SIZE << a->order;
+	}
+	return 0;
+}
+
+void nb_count_error(int err)
+{
+	if (err == -EDQUOT)
+		atomic64_inc(&nb_stat_quota_refusals);
+}
+
+static void nb_fill_alloc_out(struct nb_file *nf, struct nb_alloc *a, nb_u64 offset)
+{
+	struct nb_space_info info;
+
+	a->offset = offset;
+	a->node_out = -1;
+	if (nb_space_query(nf->space, offset, &info) == 0) {
+		a->alloc_size = info.size;
+		/* The node as the kernel sees the frame, not as mm_core says. */
+		if (info.first_pfn != ~0ULL && pfn_valid(info.first_pfn))
+			a->node_out = page_to_nid(pfn_to_page(info.first_pfn));
+	}
+}
+
+static int nb_do_alloc(struct nb_file *nf, struct nb_alloc *a, bool reserve)
+{
+	struct nb_policy pol;
+	nb_u64 offset;
+	u64 bytes;
+	int err;
+
+	err = nb_alloc_check(a, &bytes);
+	if (!err)
+		err = nb_policy_from_user(a, &pol);
+	if (err)
+		return err;
+	if (reserve)
+		err = nb_space_reserve(nf->space, bytes, &pol, a->flags, raw_smp_processor_id(),
+				       NB_CTX_SLEEP, &offset);
+	else
+		err = nb_space_alloc(nf->space, bytes, &pol, a->flags, NB_CTX_SLEEP, &offset);
+	if (err) {
+		nb_count_error(err);
+		return err;
+	}
+	nb_fill_alloc_out(nf, a, offset);
+	return 0;
+}
+
+static int nb_ioctl_alloc(struct nb_file *nf, void *data)
+{
+	return nb_do_alloc(nf, data, false);
+}
+
+static int nb_ioctl_reserve(struct nb_file *nf, void *data)
+{
+	return nb_do_alloc(nf, data, true);
+}
+
+static int nb_free_offset(struct nb_file *nf, u64 offset)
+{
+	nb_u64 start, len;
+	int err;
+
+	/* Phase 1 and the zap under zap_lock: a fault that got a frame of this range before
+	 * phase 1 has inserted it by the time we hold the lock, so the zap removes it. */
+	down_write(&nf->zap_lock);
+	err = nb_space_free_begin(nf->space, offset, &start, &len);
+	if (!err)
+		nb_zap(nf, start, len);
+	up_write(&nf->zap_lock);
+	if (err)
+		return err;
+	return nb_space_free_finish(nf->space, offset, NB_CTX_SLEEP);
+}
+
+/* Undo a successful ALLOC/RESERVE whose result could not be copied back to user space. */
+static void nb_undo_alloc(struct nb_file *nf, void *data)
+{
+	nb_free_offset(nf, ((struct nb_alloc *)data)->offset);
+}
+
+static int nb_ioctl_free(struct nb_file *nf, void *data)
+{
+	struct nb_free *f = data;
+
+	if (!nb_is_zero(f->reserved, sizeof(f->reserved)))
+		return -EINVAL;
+	if (f->offset & ~PAGE_MASK)
+		return -EINVAL;
+	return nb_free_offset(nf, f->offset);
+}
+
+static int nb_ioctl_alloc_batch(struct nb_file *nf, void *data)
+{
+	struct nb_alloc_batch *b = data;
+	struct nb_alloc __user *ureq;
+	unsigned int i, esize;
+	int err = 0;
+
+	if (b->pad || b->done || !nb_is_zero(b->reserved, sizeof(b->reserved)))
+		return -EINVAL;
+	if (!b->count || b->count > NB_BATCH_MAX)
+		return -EINVAL;
+	/* Entries as the caller knows them: at least up to node_out, at most a page. */
+	if (b->entry_size < offsetofend(struct nb_alloc, node_out) || b->entry_size > PAGE_SIZE)
+		return -EINVAL;
+	esize = b->entry_size;
+	for (i = 0; i < b->count; i++) {
+		struct nb_alloc a = { 0 };
+		void __user *uentry = u64_to_user_ptr(b->reqs) + (u64)i * esize;
+
+		ureq = uentry;
+		if (esize > sizeof(a)) {
+			err = check_zeroed_user(uentry + sizeof(a), esize - sizeof(a));
+			if (err <= 0) {
+				err = err ? err : -E2BIG;
+				break;
+			}
+		}
+		if (copy_from_user(&a, uentry, min_t(size_t, esize, sizeof(a)))) {
+			err = -EFAULT;
+			break;
+		}
+		err = nb_do_alloc(nf, &a, false);
+		if (err)
+			break;
+		if (copy_to_user(uentry, &a, min_t(size_t, esize, sizeof(a)))) {
+			nb_free_offset(nf, a.offset);
+			err = -EFAULT;
+			break;
+		}
+		if (fatal_signal_pending(current)) {
+			i++;
+			err = -EINTR;
+			break;
+		}
+	}
+	b->done = i;
+	/* Partial success is reported through done; the caller frees [0, done) or uses them. */
+	return i ? 0 : err;
+}
+
+static int nb_ioctl_query(struct nb_file *nf, void *data)
+{
+	struct nb_query *q = data;
+	struct nb_space_info info;
+	int err, n;
+
+	if (q->pad || !nb_is_zero(q->reserved, sizeof(q->reserved)))
+		return -EINVAL;
+	if (q->offset & ~PAGE_MASK)
+		return -EINVAL;
+	err = nb_space_query(nf->space, q->offset, &info);
+	if (err)
+		return err;
+	if (info.offset != q->offset)
+		return -ENOENT; /* handles are range starts */
+	q->size = info.size;
+	q->node = -1;
+	if (info.first_pfn != ~0ULL && pfn_valid(info.first_pfn))
+		q->node = page_to_nid(pfn_to_page(info.first_pfn));
+	q->order = info.max_frame_order;
+	q->flags = info.flags;
+	q->nr_frames_4k = info.populated_bytes >> PAGE_SHIFT;
+	q->mapped_4k = info.leaf_bytes[0];
+	q->mapped_2m = info.leaf_bytes[1];
+	q->mapped_1g = info.leaf_bytes[2];
+	q->phys_addr = (capable(CAP_SYS_ADMIN) && info.first_pfn != ~0ULL) ?
+		PFN_PHYS(info.first_pfn) : 0;
+	for (n = 0; n < ARRAY_SIZE(q->node_bytes); n++)
+		q->node_bytes[n] = info.node_bytes[n];
+	return 0;
+}
+
+static int nb_ioctl_migrate(struct nb_file *nf, void *data)
+{
+	struct nb_migrate *m = data;
+	nb_u64 start, len, moved = 0;
+	int err;
+
+	if (m->pad || m->bytes_moved || !nb_is_zero(m->reserved, sizeof(m->reserved)))
+		return -EINVAL;
+	if (m->offset & ~PAGE_MASK)
+		return -EINVAL;
+	if (m->node < 0 || m->node >= NB_MAX_NODES || m->node >= nr_node_ids)
+		return -EINVAL;
+	down_write(&nf->zap_lock);
+	err = nb_space_migrate_begin(nf->space, m->offset, m->node, &start, &len);
+	if (!err)
+		nb_zap(nf, start, len);
+	up_write(&nf->zap_lock);
+	if (err)
+		return err;
+	/* The copy runs with no lock of ours held; faults on the range wait for migrate_gen. */
+	err = nb_space_migrate_finish(nf->space, m->offset, NB_CTX_SLEEP, &moved);
+	atomic_inc(&nf->migrate_gen);
+	wake_up_all(&nf->migrate_wq);
+	m->bytes_moved = moved;
+	atomic64_inc(&nb_stat_migrations);
+	atomic64_add(moved, &nb_stat_migrated_bytes);
+	nb_count_error(err);
+	return err;
+}
+
+static int nb_ioctl_stats(struct nb_file *nf, void *data)
+{
+	struct nb_stats *s = data;
+	struct nb_node_stats ns;
+	int err, o;
+
+	if (!nb_is_zero(s->reserved, sizeof(s->reserved)))
+		return -EINVAL;
+	if (s->node < 0 || s->node >= NB_MAX_NODES || s->node >= nr_node_ids)
+		return -EINVAL;
+	err = nb_node_stats(nb_core, s->node, &ns);
+	if (err)
+		return err;
+	s->nr_orders = ns.max_order + 1;
+	s->total_bytes = ns.total_frames << PAGE_SHIFT;
+	s->free_bytes = (ns.free_frames + ns.pcp_frames) << PAGE_SHIFT;
+	s->low_total_bytes = ns.low_total_frames << PAGE_SHIFT;
+	s->low_free_bytes = ns.low_free_frames << PAGE_SHIFT;
+	for (o = 0; o <= ns.max_order && o < NB_STATS_ORDERS; o++)
+		s->free_blocks[o] = ns.free_blocks[o];
+	s->numa_hit = ns.numa_hit;
+	s->numa_miss = ns.numa_miss;
+	s->numa_foreign = ns.numa_foreign;
+	s->interleave_hit = ns.interleave_hit;
+	s->local_node = ns.local_node;
+	s->other_node = ns.other_node;
+	s->migrate_in = ns.migrate_in;
+	s->migrate_out = ns.migrate_out;
+	s->fd_bytes = nb_space_node_bytes(nf->space, s->node);
+	s->fd_quota_bytes = nb_space_quota(nf->space, s->node);
+	if (s->fd_quota_bytes == NB_SPACE_NO_QUOTA)
+		s->fd_quota_bytes = s->total_bytes;
+	return 0;
+}
+
+static int nb_ioctl_version(struct nb_file *nf, void *data)
+{
+	struct nb_version *v = data;
+
+	v->abi_major = NB_ABI_MAJOR;
+	v->abi_minor = NB_ABI_MINOR;
+	v->features = NB_FEAT_RESERVE | NB_FEAT_MIGRATE | NB_FEAT_BATCH | NB_FEAT_BENCH;
+	if (NB_HAVE_HUGE_PMD)
+		v->features |= NB_FEAT_HUGE_PMD;
+	if (NB_HAVE_HUGE_PUD)
+		v->features |= NB_FEAT_HUGE_PUD;
+	v->nr_node_ids = nr_node_ids;
+	v->max_order = nb_param_max_order;
+	v->page_size = PAGE_SIZE;
+	v->nodes_with_pool = nb_nodes_with_memory(nb_core);
+	return 0;
+}
+
+/* In-kernel allocator cost, numabuddy against the kernel's page allocator (issue: bench). */
+static int nb_ioctl_bench(struct nb_file *nf, void *data)
+{
+	struct nb_bench *b = data;
+	u64 i, t0, fails = 0;
+
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	if (b->pad || b->elapsed_ns || b->failures || !nb_is_zero(b->reserved, sizeof(b->reserved)))
+		return -EINVAL;
+	if (b->allocator > NB_BENCH_KERNEL || !b->iterations ||
+	    b->iterations > NB_BENCH_MAX_ITERATIONS)
+		return -EINVAL;
+	if (b->node < 0 || b->node >= NB_MAX_NODES || b->node >= nr_node_ids ||
+	    !node_online(b->node))
+		return -EINVAL;
+	if (b->order > nb_param_max_order ||
+	    (b->allocator == NB_BENCH_KERNEL && b->order > NB_KERNEL_MAX_ORDER))
+		return -EINVAL;
+
+	t0 = ktime_get_ns();
+	for (i = 0; i < b->iterations; i++) {
+		if (b->allocator == NB_BENCH_NUMABUDDY) {
+			nb_u64 pfn;
+
+			if (nb_buddy_alloc(nb_core, b->order, b->node, 0, NB_CTX_SLEEP, &pfn))
+				fails++;
+			else
+				nb_buddy_free(nb_core, pfn, b->order);
+		} else {
+			struct page *p = alloc_pages_node(b->node, GFP_KERNEL | __GFP_THISNODE |
+							  __GFP_NOWARN | __GFP_NORETRY, b->order);
+
+			if (!p)
+				fails++;
+			else
+				__free_pages(p, b->order);
+		}
+		if ((i & 1023) == 1023) {
+			if (fatal_signal_pending(current))
+				return -EINTR;
+			cond_resched();
+		}
+	}
+	b->elapsed_ns = ktime_get_ns() - t0;
+	b->failures = fails;
+	return 0;
+}
+
+static int nb_ioctl_walk(struct nb_file *nf, void *data)
+{
+	struct nb_walk *w = data;
+
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	if (w->pad || w->pad2 || !nb_is_zero(w->reserved, sizeof(w->reserved)))
+		return -EINVAL;
+	return nb_walk_user(w);
+}
+
+struct nb_ioctl_desc {
+	unsigned int cmd;
+	bool writes; /* takes or changes pool memory: the file must be open for writing */
+	int (*fn)(struct nb_file *nf, void *data);
+	void (*undo)(struct nb_file *nf, void *data); /* if copying the result out fails */
+};
+
+#define NB_IOCTL(c, w, f, u) [_IOC_NR(c)] = { .cmd = (c), .writes = (w), .fn = (f), .undo = (u) }
+static const struct nb_ioctl_desc nb_ioctls[] = {
+	NB_IOCTL(NB_IOC_VERSION, false, nb_ioctl_version, NULL),
+	NB_IOCTL(NB_IOC_ALLOC, true, nb_ioctl_alloc, nb_undo_alloc),
+	NB_IOCTL(NB_IOC_FREE, true, nb_ioctl_free, NULL),
+	NB_IOCTL(NB_IOC_ALLOC_BATCH, true, nb_ioctl_alloc_batch, NULL),
+	NB_IOCTL(NB_IOC_QUERY, false, nb_ioctl_query, NULL),
+	NB_IOCTL(NB_IOC_RESERVE, true, nb_ioctl_reserve, nb_undo_alloc),
+	NB_IOCTL(NB_IOC_MIGRATE, true, nb_ioctl_migrate, NULL),
+	NB_IOCTL(NB_IOC_STATS, false, nb_ioctl_stats, NULL),
+	NB_IOCTL(NB_IOC_BENCH, true, nb_ioctl_bench, NULL),
+	NB_IOCTL(NB_IOC_WALK, false, nb_ioctl_walk, NULL),
+};
+
+union nb_ioctl_data {
+	struct nb_version version;
+	struct nb_alloc alloc;
+	struct nb_free free;
+	struct nb_alloc_batch batch;
+	struct nb_query query;
+	struct nb_migrate migrate;
+	struct nb_stats stats;
+	struct nb_bench bench;
+	struct nb_walk walk;
+};
+
+/*
+ * Table-driven dispatch (drivers/dma-buf/dma-heap.c): the size encoded in the command may be
+ * older (shorter: zero-extended) or newer (longer: accepted only if the extra bytes are zero).
+ */
+long nb_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	struct nb_file *nf = file->private_data;
+	void __user *uarg = (void __user *)arg;
+	const struct nb_ioctl_desc *d;
+	union nb_ioctl_data data;
+	unsigned int nr = _IOC_NR(cmd), usize = _IOC_SIZE(cmd), ksize;
+	int err;
+
+	if (_IOC_TYPE(cmd) != NB_IOC_MAGIC || nr >= ARRAY_SIZE(nb_ioctls))
+		return -ENOTTY;
+	d = &nb_ioctls[array_index_nospec(nr, ARRAY_SIZE(nb_ioctls))];
+	if (!d->fn || _IOC_DIR(cmd) != _IOC_DIR(d->cmd))
+		return -ENOTTY;
+	/* Read access is for watching (VERSION, STATS, QUERY): a group given 0640 on the device
+	 * must not be able to take pool memory. EBADF, as write(2) on such a file. */
+	if (d->writes && !(file->f_mode & FMODE_WRITE))
+		return -EBADF;
+	ksize = _IOC_SIZE(d->cmd);
+	if (usize > ksize) {
+		err = check_zeroed_user(uarg + ksize, usize - ksize);
+		if (err <= 0)
+			return err ? err : -E2BIG;
+	}
+	memset(&data, 0, sizeof(data));
+	if (copy_from_user(&data, uarg, min(usize, ksize)))
+		return -EFAULT;
+	err = d->fn(nf, &data);
+	if (err)
+		return err;
+	if (copy_to_user(uarg, &data, min(usize, ksize))) {
+		if (d->undo)
+			d->undo(nf, &data);
+		return -EFAULT;
+	}
+	return 0;
+}

@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * nb_vma.c - mmap of /dev/numabuddy and the fault handlers: the guide's page-fault entry on
+ * the Linux side. mm_core says which frame backs an offset; this file inserts the PTE, PMD
+ * or PUD, and places mappings so that huge entries fit. Locking: nb_file.h.
+ */
+#include <linux/fs.h>
+#include <linux/mman.h>
+#include <linux/mm.h>
+#include <linux/pfn_t.h>
+#include <linux/sched.h>
+#include <linux/wait.h>
+
+#include "nb_internal.h"
+#include "nb_space.h"
+#include "nb_compat.h"
+#include "nb_file.h"
+
+/*
+ * A fault mm_core cannot serve is SIGBUS, as for tmpfs or hugetlbfs at their limits: out of
+ * frames or over quota included. VM_FAULT_OOM would not reach the OOM killer from a device
+ * fault; since 5.16 the #PF handler just logs it and retries, spinning forever.
+ */
+static vm_fault_t nb_errno_to_fault(int err)
+{
+	nb_count_error(err);
+	return VM_FAULT_SIGBUS;
+}
+
+/*
+ * The guide's paging_handle_fault, Linux side: ask mm_core what backs this offset (at most
+ * 2^order frames as one entry), insert it. The huge path falls back when the VMA cannot hold
+ * an aligned entry here or mm_core has only a smaller frame.
+ */
+static vm_fault_t nb_handle_fault(struct vm_fault *vmf, unsigned int order)
+{
+	struct vm_area_struct *vma = vmf->vma;
+	struct nb_file *nf = vma->vm_file->private_data;
+	unsigned long size = PAGE_SIZE << order;
+	unsigned long addr = vmf->address & ~(size - 1);
+	u64 offset = ((u64)vma->vm_pgoff << PAGE_SHIFT) + (addr - vma->vm_start);
+	struct nb_space_fault_result r;
+	vm_fault_t ret;
+	int gen, err;
+
+	if (order && (addr < vma->vm_start || addr + size > vma->vm_end || (offset & (size - 1))))
+		return VM_FAULT_FALLBACK;
+	for (;;) {
+		gen = atomic_read(&nf->migrate_gen);
+		down_read(&nf->zap_lock);
+		err = nb_space_fault(nf->space, offset, !!(vmf->flags & FAULT_FLAG_WRITE),
+				     raw_smp_processor_id(), order, NB_CTX_SLEEP, &r);
+		if (err != -EAGAIN)
+			break;
+		up_read(&nf->zap_lock);
+		/* Migrating: sleep until that migration ends, then ask again. */
+		if (wait_event_killable(nf->migrate_wq, atomic_read(&nf->migrate_gen) != gen))
+			return VM_FAULT_SIGBUS;
+	}
+	if (err) {
+		up_read(&nf->zap_lock);
+		return nb_errno_to_fault(err);
+	}
+	if (r.order != order) {
+		up_read(&nf->zap_lock);
+		return VM_FAULT_FALLBACK; /* only a smaller frame here: the PTE path maps it */
+	}
+	switch (order) {
+	case 0:
+		ret = vmf_insert_pfn(vma, addr, r.pfn);
+		break;
+#if NB_HAVE_HUGE_PMD
+	case PMD_SHIFT - PAGE_SHIFT:
+		ret = vmf_insert_pfn_pmd(vmf, pfn_to_pfn_t(r.pfn), r.writable);
+		break;
+#endif
+#if NB_HAVE_HUGE_PUD
+	case PUD_SHIFT - PAGE_SHIFT:
+		ret = vmf_insert_pfn_pud(vmf, pfn_to_pfn_t(r.pfn), r.writable);
+		break;
+#endif
+	default:
+		ret = VM_FAULT_FALLBACK;
+		break;
+	}
+	up_read(&nf->zap_lock);
+	return ret;
+}
+
+static vm_fault_t nb_fault(struct vm_fault *vmf)
+{
+	return nb_handle_fault(vmf, 0);
+}
+
+#if NB_HAVE_HUGE_PMD
+NB_DEFINE_HUGE_FAULT(nb_huge_fault, nb_handle_fault)
+#endif
+
+static const struct vm_operations_struct nb_vm_ops = {
+	.fault = nb_fault,
+#if NB_HAVE_HUGE_PMD
+	.huge_fault = nb_huge_fault,
+#endif
+};
+
+int nb_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct nb_file *nf = file->private_data;
+	u64 offset = (u64)vma->vm_pgoff << PAGE_SHIFT;
+	u64 len = vma->vm_end - vma->vm_start;
+	struct nb_space_info info;
+	int err;
+
+	/* A private copy-on-write view of pool memory makes no sense. VM_MAYSHARE, not
+	 * VM_SHARED: the kernel clears VM_SHARED for MAP_SHARED mappings of read-only files. */
+	if (!(vma->vm_flags & VM_MAYSHARE))
+		return -EINVAL;
+	err = nb_space_query(nf->space, offset, &info);
+	if (err)
+		return -EINVAL;
+	if (info.state != NB_SPACE_STATE_LIVE && info.state != NB_SPACE_STATE_MIGRATING)
+		return -EINVAL;
+	if (offset + len > info.offset + info.size || offset + len < offset)
+		return -EINVAL;
+	nb_vm_flags_set(vma, VM_PFNMAP | VM_IO | VM_DONTEXPAND | VM_DONTDUMP);
+	vma->vm_ops = &nb_vm_ops;
+	return 0;
+}
+
+/* Place mappings so that 2 MiB / 1 GiB entries fit (drivers/dax/device.c does the same). */
+unsigned long nb_get_unmapped_area(struct file *file, unsigned long addr, unsigned long len,
+				   unsigned long pgoff, unsigned long flags)
+{
+	struct nb_file *nf = file->private_data;
+	u64 off = (u64)pgoff << PAGE_SHIFT;
+	unsigned long align, len_align, res;
+
+	align = nb_space_huge_align(nf->space, off, len);
+	if (align <= PAGE_SIZE || (flags & MAP_FIXED))
+		goto plain;
+	len_align = len + align;
+	if (len_align < len)
+		goto plain;
+	res = nb_mm_get_unmapped_area(file, addr, len_align, pgoff, flags);
+	if (IS_ERR_VALUE(res))
+		goto plain;
+	return res + ((off - res) & (align - 1));
+plain:
+	return nb_mm_get_unmapped_area(file, addr, len, pgoff, flags);
+}
