@@ -88,21 +88,24 @@ static const unsigned op_weight[NR_OPS] = {
 #define E(x) ((x) == EDQUOT ? 1ULL << 63 : (x) < 62 ? 1ULL << (x) : 1ULL << 62)
 /* What an ioctl of each command may fail with (besides EFAULT for a bad pointer, E2BIG for a
  * longer struct with non-zero tail, ENOTTY for a command that is not ours). EINTR: a fatal
- * signal; only seen by processes being killed, which report nothing. */
+ * signal; only seen by processes being killed, which report nothing. EBADF: a command that
+ * changes pool memory on a chaos slot that holds an O_RDONLY file (op_dup). */
 static uint64_t cmd_errnos(unsigned nr)
 {
 	const uint64_t common = E(EFAULT) | E(E2BIG) | E(ENOTTY) | E(EINVAL);
+	const uint64_t writes = E(EBADF);
 
 	switch (nr) {
 	case 0x00: return common;                                                  /* VERSION */
 	case 0x01: case 0x05:                                                      /* ALLOC, RESERVE */
 	case 0x03:                                                                 /* BATCH */
-		return common | E(ENOMEM) | E(EDQUOT) | E(ENOSPC) | E(EPERM) | E(EINTR);
-	case 0x02: return common | E(ENOENT) | E(EBUSY);                           /* FREE */
+		return common | writes | E(ENOMEM) | E(EDQUOT) | E(ENOSPC) | E(EPERM) | E(EINTR);
+	case 0x02: return common | writes | E(ENOENT) | E(EBUSY);                  /* FREE */
 	case 0x04: return common | E(ENOENT);                                      /* QUERY */
-	case 0x06: return common | E(ENOENT) | E(EBUSY) | E(ENOMEM) | E(EDQUOT) | E(EINTR); /* MIGRATE */
+	case 0x06:                                                                 /* MIGRATE */
+		return common | writes | E(ENOENT) | E(EBUSY) | E(ENOMEM) | E(EDQUOT) | E(EINTR);
 	case 0x07: return common | E(ENOENT) | E(ENODEV);                          /* STATS */
-	case 0x08: return common | E(EPERM) | E(EINTR);                            /* BENCH */
+	case 0x08: return common | writes | E(EPERM) | E(EINTR);                   /* BENCH */
 	case 0x09: return common | E(EPERM);                                       /* WALK */
 	default: return E(ENOTTY);
 	}
@@ -899,7 +902,7 @@ static void op_unmap_part(void)
 static void op_mremap(void)
 {
 	struct block *b = pick_live();
-	void *p, *dst;
+	void *p, *dst, *dst_p;
 
 	if (!b || !b->map)
 		return;
@@ -925,17 +928,20 @@ static void op_mremap(void)
 		if (dst == MAP_FAILED)
 			return;
 		p = (char *)dst + (chance(50) ? 0 : PAGE * (1 + rnd_below(511)));
-		p = mremap(b->map, b->map_len, b->map_len, MREMAP_MAYMOVE | MREMAP_FIXED, p);
+		dst_p = p;
+		p = mremap(b->map, b->map_len, b->map_len, MREMAP_MAYMOVE | MREMAP_FIXED, dst_p);
 		count(OP_MREMAP, p == MAP_FAILED ? errno : 0);
-		if (p == MAP_FAILED) {
-			munmap(dst, b->map_len + 2 * MiB);
+		/* Give back the reservation around the target. The target itself is ours only if
+		 * the move worked: a failed MREMAP_FIXED may already have unmapped it (the kernel
+		 * clears the target first, then finds e.g. that madvise split the mapping into
+		 * several VMAs: EFAULT), and another thread's mmap may sit there by now. So it is
+		 * left alone: at worst a PROT_NONE reservation stays. */
+		if ((char *)dst_p > (char *)dst)
+			munmap(dst, (char *)dst_p - (char *)dst);
+		munmap((char *)dst_p + b->map_len,
+		       (char *)dst + b->map_len + 2 * MiB - ((char *)dst_p + b->map_len));
+		if (p == MAP_FAILED)
 			return;
-		}
-		/* Give back the reservation around the moved mapping. */
-		if ((char *)p > (char *)dst)
-			munmap(dst, (char *)p - (char *)dst);
-		munmap((char *)p + b->map_len,
-		       (char *)dst + b->map_len + 2 * MiB - ((char *)p + b->map_len));
 		b->map = p;
 		break;
 	}
@@ -1056,8 +1062,9 @@ static void op_dup(void)
 			     (unsigned long long)q.size);
 	}
 	close(d);
-	/* And replace a chaos file by a new one: the old one's last ioctl user may still run. */
-	d = open(NB_DEVICE_PATH, O_RDWR | O_CLOEXEC);
+	/* And replace a chaos file by a new one: the old one's last ioctl user may still run.
+	 * One in four is read-only: everything that changes pool memory through it is EBADF. */
+	d = open(NB_DEVICE_PATH, (chance(25) ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (d >= 0) {
 		dup2(d, chaos_fd[rnd_below(CHAOS_FDS)]);
 		close(d);
