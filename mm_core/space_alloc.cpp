@@ -282,6 +282,12 @@ int Space::Reserve(u64 bytes, const nb_policy *pol, unsigned flags, unsigned cpu
 	for (u64 pos = off; !rc && (flags & NB_SPACE_POPULATE) && pos < end;) {
 		nb_space_fault_result res;
 		rc = Fault(pos, true, cpu, 18, ctx, &res);
+		if (rc == -NB_EAGAIN || rc == -NB_EFAULT) {
+			// Another caller guessed the offset and is migrating or freeing the range: as
+			// if that came after RESERVE. The rest arrives at first touch (or never).
+			rc = 0;
+			break;
+		}
 		if (rc)
 			break;
 		pos = res.offset + LeafBytes(res.order);

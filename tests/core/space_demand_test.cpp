@@ -107,4 +107,51 @@ TEST_F(SpaceTest, PopulateAllocatesEverythingNow) {
 	EXPECT_EQ(2 * k2M + k4K, i.node_bytes[1]);
 }
 
+/*
+ * RESERVE + POPULATE while another caller, who guessed the offset (offsets start at 0),
+ * migrates or frees the range at the first preemption point: RESERVE succeeds and stops
+ * populating early. It used to return EAGAIN or EFAULT, and after a migration the range it
+ * had failed to make stayed in the file, its offset never told.
+ */
+TEST_F(SpaceTest, PopulateRacingMigrateEndsEarly) {
+	nb_policy b = Bind(0);
+	nb_u64 off = ~0ull, start, len, moved = 0;
+	bool begun = false;
+	sim::SetReschedHook([&] {
+		if (!begun)
+			begun = nb_space_migrate_begin(sp, 0, 1, &start, &len) == 0;
+	});
+	ASSERT_EQ(0, nb_space_reserve(sp, 3 * k2M, &b, NB_SPACE_HUGE_2M | NB_SPACE_POPULATE, 0,
+				      NB_CTX_SLEEP, &off));
+	sim::SetReschedHook({});
+	ASSERT_TRUE(begun) << "no preemption point while populating";
+	EXPECT_EQ(0u, off);
+	ASSERT_EQ(0, nb_space_migrate_finish(sp, off, NB_CTX_SLEEP, &moved));
+	nb_space_info i = Info(off);
+	EXPECT_EQ(NB_SPACE_STATE_LIVE, i.state);
+	EXPECT_LT(i.populated_bytes, 3 * k2M) << "populating went on during the migration";
+	EXPECT_EQ(moved, i.populated_bytes);
+	for (nb_u64 c = 0; c < 3; c++)
+		EXPECT_EQ(c * k2M < moved ? 1 : 0, RegionNode(Fault(off + c * k2M).pfn)) << c;
+}
+
+TEST_F(SpaceTest, PopulateRacingFreeEndsEarly) {
+	nb_policy b = Bind(0);
+	nb_u64 off = ~0ull, start, len;
+	bool begun = false;
+	sim::SetReschedHook([&] {
+		if (!begun)
+			begun = nb_space_free_begin(sp, 0, &start, &len) == 0;
+	});
+	ASSERT_EQ(0, nb_space_reserve(sp, 3 * k2M, &b, NB_SPACE_HUGE_2M | NB_SPACE_POPULATE, 0,
+				      NB_CTX_SLEEP, &off));
+	sim::SetReschedHook({});
+	ASSERT_TRUE(begun) << "no preemption point while populating";
+	EXPECT_EQ(0u, off);
+	EXPECT_EQ(0, nb_space_free_finish(sp, off, NB_CTX_SLEEP));
+	nb_space_info i;
+	EXPECT_EQ(-NB_ENOENT, nb_space_query(sp, off, &i));
+	/* TearDown: every frame populated before the free is back in the pool. */
+}
+
 } /* namespace nbtest */

@@ -46,6 +46,7 @@ protected:
 	std::vector<std::pair<nb_u64, unsigned>> pins;
 
 	void TearDown() override {
+		sim::SetReschedHook({});
 		if (sp != nullptr)
 			nb_space_destroy(sp, NB_CTX_SLEEP);
 		for (const auto &p : pins)

@@ -31,6 +31,7 @@ std::vector<int> g_cpu_node;
 std::vector<Backing> g_backing;
 std::atomic<size_t> g_meta{0};
 std::atomic<unsigned long> g_resched{0};
+std::function<void()> g_resched_hook; /* set by single-threaded tests only */
 std::atomic<bool> g_abort{false};
 std::atomic<unsigned long> g_errors{0};
 std::mutex g_log_mu;
@@ -97,6 +98,7 @@ unsigned CpuCount() { return static_cast<unsigned>(g_cpu_node.size()); }
 size_t MetaBytes() { return g_meta.load(); }
 int LockDepth() { return t_locks; }
 unsigned long ReschedCalls() { return g_resched.load(); }
+void SetReschedHook(std::function<void()> fn) { g_resched_hook = std::move(fn); }
 void SetAbort(bool on) { g_abort = on; }
 unsigned long ErrorLogs() { return g_errors.load(); }
 std::string LastLog()
@@ -218,6 +220,13 @@ void nb_env_resched(void)
 	if (t_locks != 0)
 		Die("resched with a lock held");
 	g_resched++;
+	if (g_resched_hook) {
+		std::function<void()> fn;
+		fn.swap(g_resched_hook); /* one call at a time: the hook may resched itself */
+		fn();
+		if (!g_resched_hook)
+			g_resched_hook = std::move(fn);
+	}
 }
 
 int nb_env_should_abort(void) { return g_abort.load() ? 1 : 0; }

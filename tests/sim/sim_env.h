@@ -12,6 +12,7 @@
 #define NB_SIM_ENV_H
 
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,9 @@ size_t MetaBytes();
 int LockDepth();
 /* How often nb_env_resched ran; make nb_env_should_abort return `on`. */
 unsigned long ReschedCalls();
+/* Run `fn` inside every nb_env_resched (no core lock is held there), to interleave another
+ * caller's operation deterministically at the core's preemption points; empty to stop. */
+void SetReschedHook(std::function<void()> fn);
 void SetAbort(bool on);
 /* Error-level log lines so far, and the last one. */
 unsigned long ErrorLogs();
