@@ -165,6 +165,8 @@ struct thread {
 	enum op cur;
 	sigjmp_buf jb;
 	volatile int in_touch;
+	int sig_code;        /* si_code and si_addr of the last signal TOUCH caught */
+	void *sig_addr;
 	char *ro_page;          /* a read-only page holding a valid nb_alloc (copy-out undo) */
 };
 
@@ -253,11 +255,33 @@ static int nb_ioctl(int fd, unsigned long cmd, void *arg)
 
 /* ---- touching memory that may legitimately vanish ---------------------------------------- */
 
+/* The /proc/self/maps line covering addr, for failure messages ("none" if unmapped). */
+static const char *maps_line(uintptr_t addr, char *buf, size_t len)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	unsigned long lo, hi;
+
+	snprintf(buf, len, "none");
+	while (f && fgets(buf, (int)len, f)) {
+		if (sscanf(buf, "%lx-%lx", &lo, &hi) == 2 && addr >= lo && addr < hi) {
+			buf[strcspn(buf, "\n")] = 0;
+			fclose(f);
+			return buf;
+		}
+	}
+	if (f)
+		fclose(f);
+	snprintf(buf, len, "none");
+	return buf;
+}
+
 static void on_fault(int sig, siginfo_t *si, void *uc)
 {
 	(void)uc;
 	if (self && self->in_touch) {
 		self->in_touch = 0;
+		self->sig_code = si->si_code;
+		self->sig_addr = si->si_addr;
 		siglongjmp(self->jb, sig);
 	}
 	char buf[160];
@@ -354,8 +378,11 @@ static int fill_block(struct block *b)
 		return sig;
 	}
 	if (sig) {
-		fail("fill-signal", "signal %d filling live block %#llx", sig,
-		     (unsigned long long)b->offset);
+		char vma[160];
+
+		fail("fill-signal", "signal %d code %d at %p filling live block %#llx; VMA: %s",
+		     sig, self->sig_code, self->sig_addr, (unsigned long long)b->offset,
+		     maps_line((uintptr_t)self->sig_addr, vma, sizeof(vma)));
 		return sig;
 	}
 	b->written = 1;
@@ -395,9 +422,13 @@ static void verify_block(struct block *b, const char *when)
 			}
 		}
 	});
-	if (sig)
-		fail("verify-signal", "%s: signal %d reading live block %#llx", when, sig,
-		     (unsigned long long)b->offset);
+	if (sig) {
+		char vma[160];
+
+		fail("verify-signal", "%s: signal %d code %d at %p reading live block %#llx; VMA: %s",
+		     when, sig, self->sig_code, self->sig_addr, (unsigned long long)b->offset,
+		     maps_line((uintptr_t)self->sig_addr, vma, sizeof(vma)));
+	}
 }
 
 /* ---- private blocks --------------------------------------------------------------------- */
@@ -966,13 +997,25 @@ static void op_mprotect(void)
 		count(OP_MPROTECT, 0);
 		b->prot_ro = 1;
 		verify_block(b, "after mprotect(PROT_READ)");
-		if (b->written) {
-			volatile uint64_t *w = (volatile uint64_t *)b->map;
+		/* Store to a word the fill wrote (the first of a page): its frame is there. The
+		 * mapping's first word may be a page of a demand range nobody touched yet, whose
+		 * first touch may legitimately SIGBUS when the pools or the quota are exhausted. */
+		uint64_t lo = b->wr_off > b->map_off ? b->wr_off : b->map_off;
+
+		if (b->written && lo < b->wr_off + b->wr_len && lo < b->map_off + b->map_len) {
+			volatile uint64_t *w = word_at(b, lo);
 
 			TOUCH(sig, *w = *w);
-			if (sig != SIGSEGV)
-				fail("mprotect", "store to a PROT_READ device mapping: %s",
-				     sig ? "wrong signal" : "no SIGSEGV");
+			if (sig != SIGSEGV) {
+				char vma[160];
+
+				fail("mprotect", "store to a PROT_READ device mapping %p (block "
+				     "%#llx +%#llx): %s %d code %d addr %p; VMA: %s",
+				     (void *)w, (unsigned long long)b->offset,
+				     (unsigned long long)b->map_off, sig ? "signal" : "no SIGSEGV",
+				     sig, self->sig_code, self->sig_addr,
+				     maps_line((uintptr_t)w, vma, sizeof(vma)));
+			}
 		}
 		return;
 	}
