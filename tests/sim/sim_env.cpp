@@ -220,12 +220,11 @@ void nb_env_resched(void)
 	if (t_locks != 0)
 		Die("resched with a lock held");
 	g_resched++;
-	if (g_resched_hook) {
-		std::function<void()> fn;
-		fn.swap(g_resched_hook); /* one call at a time: the hook may resched itself */
-		fn();
-		if (!g_resched_hook)
-			g_resched_hook = std::move(fn);
+	static thread_local bool in_hook; /* the hook's own calls may resched */
+	if (g_resched_hook && !in_hook) {
+		in_hook = true;
+		g_resched_hook();
+		in_hook = false;
 	}
 }
 

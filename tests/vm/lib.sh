@@ -171,7 +171,8 @@ nb_node_pcp_kb() {
 # thousands of files grows those caches by megabytes and SLUB keeps them; a pool page that
 # was never given back is in none of them, so this sum tells a leaked pool from cache growth.
 nb_node_free_or_kernel_kb() {
-	_kb=$(awk '/ MemFree:| Slab:| PageTables:| KernelStack:/ { kb += $(NF - 1) } END { print kb }' 		"/sys/devices/system/node/node$1/meminfo")
+	_kb=$(awk '/ MemFree:| Slab:| PageTables:| KernelStack:/ { kb += $(NF - 1) } END { print kb }' \
+		"/sys/devices/system/node/node$1/meminfo")
 	echo $((_kb + $(nb_node_pcp_kb "$1")))
 }
 
@@ -189,15 +190,15 @@ nb_free_snapshot() {
 # Override with nb_free_tol_kb= on the kernel command line.
 NB_FREE_TOL_KB=$(nb_cmdline_get nb_free_tol_kb || echo 2048)
 
-# nb_free_restored SNAPSHOT TOLERANCE_KB: every node's free+kernel memory is back within the tolerance
-# of the snapshot; otherwise says which node is short (stdout) and fails.
+# nb_free_restored SNAPSHOT: every node's free+kernel memory is back within NB_FREE_TOL_KB of
+# the snapshot; otherwise says which node is short (stdout) and fails.
 nb_free_restored() {
 	echo "$1" | {
 		_rc=0
 		while read -r _n _kb; do
 			_now=$(nb_node_free_or_kernel_kb "$_n")
 			echo "node$_n: free+kernel $_kb kB before, $_now kB now" >&2
-			if [ $((_kb - _now)) -gt "$2" ]; then
+			if [ $((_kb - _now)) -gt "$NB_FREE_TOL_KB" ]; then
 				echo "node$_n: free+kernel $_kb kB before, $_now kB after"
 				_rc=1
 			fi

@@ -86,7 +86,7 @@ grep -q '^ok' /sys/kernel/debug/numabuddy/check && nb_pass fuzz-core-check ||
 nb_check fuzz-rmmod rmmod numabuddy
 sync
 echo 3 >/proc/sys/vm/drop_caches
-if r=$(nb_free_restored "$before" "$NB_FREE_TOL_KB"); then nb_pass fuzz-memfree-restored
+if r=$(nb_free_restored "$before"); then nb_pass fuzz-memfree-restored
 else nb_fail fuzz-memfree-restored "$r"; fi
 
 nb_dmesg_clean fuzz-dmesg-clean

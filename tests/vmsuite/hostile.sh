@@ -39,7 +39,7 @@ for params in pool_mb=1000000 pool_mb=0 max_order=21 nodes=0; do
 	if [ -n "$why" ]; then echo "$why" | tail -n 2; nb_pass "$name-logged"
 	else nb_fail "$name-logged" "insmod $params failed without a numabuddy log line"; fi
 done
-if r=$(nb_free_restored "$before" "$NB_FREE_TOL_KB"); then nb_pass bad-loads-no-leak
+if r=$(nb_free_restored "$before"); then nb_pass bad-loads-no-leak
 else nb_fail bad-loads-no-leak "$r"; fi
 
 # --- the main load: pools taking most of every node, no per-file quota ---------------------
@@ -78,7 +78,7 @@ grep -q '^ok' /sys/kernel/debug/numabuddy/check && nb_pass hostile-core-check ||
 nb_check hostile-rmmod rmmod numabuddy
 after=$(nb_free_snapshot)
 echo "hostile.sh: MemFree per node before the first insmod: $(echo $before); after rmmod: $(echo $after)"
-if r=$(nb_free_restored "$before" "$NB_FREE_TOL_KB"); then nb_pass hostile-memfree-restored
+if r=$(nb_free_restored "$before"); then nb_pass hostile-memfree-restored
 else nb_fail hostile-memfree-restored "$r"; fi
 
 # --- memory pressure, last: pools taking most of every node, then a hog ------------------------
@@ -99,6 +99,6 @@ bad=$(echo "$p_after" | while read -r n kb; do
 done)
 if [ -z "$bad" ]; then nb_pass pressure-pools-returned; else nb_fail pressure-pools-returned "$bad"; fi
 # And after the hog, the pools and everything else: as at the start.
-if r=$(nb_free_restored "$before" "$NB_FREE_TOL_KB"); then nb_pass pressure-memfree-restored
+if r=$(nb_free_restored "$before"); then nb_pass pressure-memfree-restored
 else nb_fail pressure-memfree-restored "$r"; fi
 nb_dmesg_clean hostile-dmesg-clean

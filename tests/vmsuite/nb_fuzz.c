@@ -261,7 +261,6 @@ static const char *maps_line(uintptr_t addr, char *buf, size_t len)
 	FILE *f = fopen("/proc/self/maps", "r");
 	unsigned long lo, hi;
 
-	snprintf(buf, len, "none");
 	while (f && fgets(buf, (int)len, f)) {
 		if (sscanf(buf, "%lx-%lx", &lo, &hi) == 2 && addr >= lo && addr < hi) {
 			buf[strcspn(buf, "\n")] = 0;
@@ -764,10 +763,10 @@ static void op_bad_ptr(int fd)
 	unsigned long cmd = cmds[rnd_below(sizeof(cmds) / sizeof(cmds[0]))];
 	int err = nb_ioctl(fd, cmd, ptrs[rnd_below(sizeof(ptrs) / sizeof(ptrs[0]))]);
 	/* A read-only chaos file refuses pool-changing commands before reading the struct. */
-	int rdonly = (fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDONLY &&
-		     (E(EBADF) & cmd_errnos(_IOC_NR(cmd)));
+	int rdonly_refusal = err == EBADF && (fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDONLY &&
+			     (E(EBADF) & cmd_errnos(_IOC_NR(cmd)));
 
-	if (err != EFAULT && err != ENOTTY && !(rdonly && err == EBADF))
+	if (err != EFAULT && err != ENOTTY && !rdonly_refusal)
 		fail("bad-pointer", "cmd %#lx with a bad pointer: %s", cmd, strerror(err));
 }
 

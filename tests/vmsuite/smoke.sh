@@ -46,7 +46,7 @@ grep -q '^ok' /sys/kernel/debug/numabuddy/check && nb_pass core-check-after-use 
 	nb_fail core-check-after-use "$(cat /sys/kernel/debug/numabuddy/check)"
 
 nb_check rmmod rmmod numabuddy
-if r=$(nb_free_restored "$before" "$NB_FREE_TOL_KB"); then nb_pass pools-returned; else nb_fail pools-returned "$r"; fi
+if r=$(nb_free_restored "$before"); then nb_pass pools-returned; else nb_fail pools-returned "$r"; fi
 
 # A pool larger than any node can give: load must fail cleanly, leaving nothing behind.
 before=$(nb_free_snapshot)
@@ -57,7 +57,7 @@ else
 	dmesg | tail -n 3
 	nb_pass oversize-pool-refused
 fi
-if r=$(nb_free_restored "$before" "$NB_FREE_TOL_KB"); then nb_pass oversize-no-leak; else nb_fail oversize-no-leak "$r"; fi
+if r=$(nb_free_restored "$before"); then nb_pass oversize-no-leak; else nb_fail oversize-no-leak "$r"; fi
 dmesg | grep -q 'cannot spare' && nb_pass oversize-clear-log || nb_fail oversize-clear-log "no reason logged"
 
 nb_dmesg_clean
