@@ -1,164 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * nb_hostile.c - hostile and edge cases for /dev/numabuddy, one subcommand each (hostile.sh
- * runs them in order, with the module loaded as each needs):
- *
- *   rmmod-busy        rmmod refused while a file, then only a mapping, remains; data intact;
- *                     succeeds after munmap (the module is then unloaded)
- *   mmap-edges        zero and huge lengths, offsets that are no block, windows, MAP_PRIVATE,
- *                     O_RDONLY files, PROT_EXEC, MAP_FIXED at a misaligned address
- *   exit-with-blocks  children exit (and get killed) holding blocks, reserved ranges,
- *                     mappings of closed files
- *   signal-alloc MB   SIGKILL / SIGINT during the zeroing of an MB MiB allocation
- *   signal-migrate MB SIGKILL during the migration of an MB MiB block
- *   fault-over-quota  first touch of a reserved range beyond the file's quota must SIGBUS
- *   fault-pool-empty  first touch of a BIND reserved range whose node is full must SIGBUS
- *   pressure          a memory hog takes the node's memory down to a floor; the module keeps
- *                     working meanwhile
- *   works             allocate, map, write, read back, migrate and free on every node
- *
- * Prints NB-TEST-PASS/NB-TEST-FAIL lines; exits 1 on any failure.
+ * cases.c - nb_hostile's rmmod-busy, mmap-edges, exit-with-blocks, signal-alloc and
+ * signal-migrate (see main.c for what each checks).
  */
-#define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
-#include <setjmp.h>
-#include <signal.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
-
-#include "../../uapi/numabuddy.h"
-
-#define PAGE 4096UL
-#define MiB (1024UL * 1024)
-#define QUOTA_PARAM "/sys/module/numabuddy/parameters/fd_quota_pct"
-
-static int failures, nr_nodes;
-static uint64_t pool_nodes;
-
-#define PASS(name) printf("NB-TEST-PASS %s\n", name)
-#define FAIL(name, ...) do { printf("NB-TEST-FAIL %s ", name); printf(__VA_ARGS__); \
-	printf("\n"); failures++; } while (0)
-#define CHECK(name, cond, ...) do { if (cond) PASS(name); else FAIL(name, __VA_ARGS__); } while (0)
-
-static sigjmp_buf jb;
-static volatile int armed;
-
-static void on_fault(int sig)
-{
-	if (armed) {
-		armed = 0;
-		siglongjmp(jb, sig);
-	}
-	_exit(100 + sig);
-}
-
-/* Read one byte at p (write when `write`): 0, or the signal it raised. */
-static int touch(volatile char *p, int write)
-{
-	int sig = sigsetjmp(jb, 1);
-
-	if (sig == 0) {
-		armed = 1;
-		if (write)
-			*p = 1;
-		else
-			(void)*p;
-		armed = 0;
-	}
-	return sig;
-}
-
-static int nb_open(int flags)
-{
-	int fd = open(NB_DEVICE_PATH, flags | O_CLOEXEC);
-
-	if (fd < 0) {
-		printf("nb_hostile: open %s: %s\n", NB_DEVICE_PATH, strerror(errno));
-		exit(2);
-	}
-	return fd;
-}
-
-static int nb_alloc(int fd, uint64_t size, int policy, int node, uint32_t flags,
-		    struct nb_alloc *out, int reserve)
-{
-	struct nb_alloc a = { .size = size, .policy = policy, .node = node, .flags = flags };
-	int rc = ioctl(fd, reserve ? NB_IOC_RESERVE : NB_IOC_ALLOC, &a);
-
-	if (out)
-		*out = a;
-	return rc ? errno : 0;
-}
-
-static int nb_free(int fd, uint64_t offset)
-{
-	struct nb_free f = { .offset = offset };
-
-	return ioctl(fd, NB_IOC_FREE, &f) ? errno : 0;
-}
-
-static void read_version(void)
-{
-	struct nb_version v = { 0 };
-	int fd = nb_open(O_RDWR);
-
-	if (ioctl(fd, NB_IOC_VERSION, &v))
-		exit(2);
-	nr_nodes = v.nr_node_ids;
-	pool_nodes = v.nodes_with_pool;
-	close(fd);
-}
-
-static int first_pool_node(void)
-{
-	return pool_nodes ? __builtin_ctzll(pool_nodes) : 0;
-}
-
-static int set_quota_pct(int pct)
-{
-	FILE *f = fopen(QUOTA_PARAM, "r+");
-	int old = -1;
-
-	if (!f)
-		return -1;
-	if (fscanf(f, "%d", &old) != 1)
-		old = -1;
-	rewind(f);
-	fprintf(f, "%d\n", pct);
-	fclose(f);
-	return old;
-}
-
-static double now(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec + t.tv_nsec / 1e9;
-}
-
-static void fill(volatile uint64_t *p, uint64_t bytes, uint64_t seed)
-{
-	for (uint64_t i = 0; i < bytes / 8; i += PAGE / 8)
-		p[i] = seed ^ i;
-}
-
-static int check(volatile uint64_t *p, uint64_t bytes, uint64_t seed)
-{
-	for (uint64_t i = 0; i < bytes / 8; i += PAGE / 8)
-		if (p[i] != (seed ^ i))
-			return 0;
-	return 1;
-}
+#include "hostile.h"
 
 /* ---- rmmod-busy -------------------------------------------------------------------------- */
 
@@ -167,7 +12,7 @@ static int try_rmmod(void)
 	return syscall(SYS_delete_module, "numabuddy", O_NONBLOCK) ? errno : 0;
 }
 
-static void t_rmmod_busy(void)
+void t_rmmod_busy(void)
 {
 	int fd = nb_open(O_RDWR), err;
 	struct nb_alloc a;
@@ -199,7 +44,7 @@ static void t_rmmod_busy(void)
 
 /* ---- mmap-edges -------------------------------------------------------------------------- */
 
-static void t_mmap_edges(void)
+void t_mmap_edges(void)
 {
 	int fd = nb_open(O_RDWR), sig;
 	struct nb_alloc a;
@@ -357,7 +202,7 @@ static void child_hold(int how)
 	_exit(0);
 }
 
-static void t_exit_with_blocks(void)
+void t_exit_with_blocks(void)
 {
 	for (int how = 0; how < 3; how++) {
 		int st;
@@ -400,7 +245,7 @@ static uint64_t fd_bytes(int fd)
  * (the ALLOC is under way), reaps the child, and looks at what the file holds: 0 if the
  * ALLOC was aborted, the whole block if it ran to the end regardless of the signal.
  */
-static void t_signal_alloc(int mb)
+void t_signal_alloc(int mb)
 {
 	uint64_t want = (uint64_t)mb * MiB;
 
@@ -454,7 +299,7 @@ static void t_signal_alloc(int mb)
 	}
 }
 
-static void t_signal_migrate(int mb)
+void t_signal_migrate(int mb)
 {
 	int st, from = -1, to = -1;
 	pid_t pid;
@@ -505,249 +350,4 @@ static void t_signal_migrate(int mb)
 	}
 	CHECK("signal-kill-during-migrate", WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL && now() - t0 < 10,
 	      "status %#x after %.1f s", st, now() - t0);
-}
-
-/* ---- faults that cannot get a frame -------------------------------------------------------- */
-
-/* Child touches every page of [p, p+len); status says how it ended. A fault the module
- * answers with VM_FAULT_OOM is retried by the kernel forever: the alarm ends it. */
-static int touch_all_in_child(int fd, uint64_t offset, uint64_t len, int secs)
-{
-	pid_t pid = fork();
-	int st;
-
-	if (pid == 0) {
-		char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, offset);
-
-		if (p == MAP_FAILED)
-			_exit(3);
-		signal(SIGBUS, SIG_DFL);
-		alarm(secs);
-		for (uint64_t o = 0; o < len; o += PAGE)
-			p[o] = 1;
-		_exit(0);
-	}
-	waitpid(pid, &st, 0);
-	return st;
-}
-
-static void t_fault_over_quota(void)
-{
-	int old = set_quota_pct(1), fd, st;
-	struct nb_alloc a;
-
-	if (old < 0) {
-		FAIL("fault-over-quota", "cannot set %s", QUOTA_PARAM);
-		return;
-	}
-	fd = nb_open(O_RDWR); /* quota: 1% of each pool */
-	set_quota_pct(old);
-	{
-		struct nb_stats s = { .node = 0 };
-
-		ioctl(fd, NB_IOC_STATS, &s);
-		printf("nb_hostile: quota %llu bytes per node\n", (unsigned long long)s.fd_quota_bytes);
-		if (nb_alloc(fd, 4 * s.fd_quota_bytes + 4 * MiB, NB_POLICY_LOCAL, -1, 0, &a, 1)) {
-			FAIL("fault-over-quota", "RESERVE: %s", strerror(errno));
-			close(fd);
-			return;
-		}
-	}
-	st = touch_all_in_child(fd, a.offset, a.alloc_size, 15);
-	CHECK("fault-over-quota-sigbus", WIFSIGNALED(st) && WTERMSIG(st) == SIGBUS,
-	      "touching a reserved range past the file's quota: %s (expected SIGBUS; nb_errno_to_fault maps -EDQUOT to VM_FAULT_OOM, which the kernel retries forever)",
-	      WIFSIGNALED(st) && WTERMSIG(st) == SIGALRM ? "still faulting after 15 s, killed by the alarm" : "other end");
-	close(fd);
-}
-
-static void t_fault_pool_empty(void)
-{
-	int fd = nb_open(O_RDWR), st, node = -1, old = set_quota_pct(100);
-	int filler = nb_open(O_RDWR);
-	struct nb_alloc a;
-	uint64_t held = 0;
-
-	set_quota_pct(old);
-	for (int n = nr_nodes - 1; n >= 0 && node < 0; n--)
-		if ((pool_nodes >> n) & 1)
-			node = n;
-	if (nb_alloc(fd, 64 * MiB, NB_POLICY_BIND, node, 0, &a, 1)) {
-		FAIL("fault-pool-empty", "RESERVE: %s", strerror(errno));
-		return;
-	}
-	/* Take every frame of the node (NOZERO: no need to zero what nobody reads). */
-	for (int order = 18; order >= 0; order--) {
-		struct nb_alloc f = { .order = order, .policy = NB_POLICY_BIND, .node = node,
-				      .flags = NB_ALLOC_NOZERO };
-
-		while (ioctl(filler, NB_IOC_ALLOC, &f) == 0) {
-			held += f.alloc_size;
-			memset(&f, 0, sizeof(f));
-			f.order = order;
-			f.policy = NB_POLICY_BIND;
-			f.node = node;
-			f.flags = NB_ALLOC_NOZERO;
-		}
-	}
-	printf("nb_hostile: node %d: %llu MiB taken\n", node, (unsigned long long)(held >> 20));
-	st = touch_all_in_child(fd, a.offset, PAGE, 15);
-	CHECK("fault-pool-empty-sigbus", WIFSIGNALED(st) && WTERMSIG(st) == SIGBUS,
-	      "first touch of a BIND range on a full node: %s (expected SIGBUS; -ENOMEM becomes VM_FAULT_OOM, which the kernel retries forever)",
-	      WIFSIGNALED(st) && WTERMSIG(st) == SIGALRM ? "still faulting after 15 s, killed by the alarm" : "other end");
-	close(filler);
-	close(fd);
-}
-
-/* ---- works / pressure ---------------------------------------------------------------------- */
-
-static int works(const char *tag)
-{
-	int fd = nb_open(O_RDWR), bad = 0;
-	char name[96];
-
-	for (int n = 0; n < nr_nodes && n < 64; n++) {
-		struct nb_alloc a;
-		struct nb_migrate m = { 0 };
-		uint64_t *p;
-		int err;
-
-		if (!((pool_nodes >> n) & 1))
-			continue;
-		snprintf(name, sizeof(name), "%s-node%d", tag, n);
-		err = nb_alloc(fd, 8 * MiB, NB_POLICY_BIND, n, 0, &a, 0);
-		if (err) {
-			FAIL(name, "ALLOC 8 MiB: %s", strerror(err));
-			bad++;
-			continue;
-		}
-		p = mmap(NULL, a.alloc_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, a.offset);
-		if (p == MAP_FAILED) {
-			FAIL(name, "mmap: %s", strerror(errno));
-			bad++;
-			continue;
-		}
-		int zero = p[0] == 0 && p[a.alloc_size / 8 - 1] == 0;
-
-		fill(p, a.alloc_size, n);
-		m.offset = a.offset;
-		m.node = (n + 1) % nr_nodes;
-		err = (pool_nodes >> m.node) & 1 ? (ioctl(fd, NB_IOC_MIGRATE, &m) ? errno : 0) : 0;
-		int ok = zero && !err && check(p, a.alloc_size, n) && !nb_free(fd, a.offset);
-
-		CHECK(name, ok, "zero %d migrate %s data/free failed", zero, strerror(err));
-		bad += !ok;
-		munmap(p, a.alloc_size);
-	}
-	close(fd);
-	return bad;
-}
-
-static uint64_t mem_available_mb(void)
-{
-	FILE *f = fopen("/proc/meminfo", "r");
-	char line[128];
-	unsigned long long kb = 0;
-
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return kb >> 10;
-}
-
-/* A hog takes anonymous memory, 4 MiB at a time, until MemAvailable is down to floor_mb (or
- * until the OOM killer stops it, with floor 0); the module must keep working meanwhile. */
-static void t_pressure(int floor_mb)
-{
-	int pfd[2], st;
-	char c;
-	pid_t pid;
-
-	if (pipe(pfd))
-		return;
-	pid = fork();
-	if (pid == 0) {
-		uint64_t mb = 0;
-		FILE *f = fopen("/proc/self/oom_score_adj", "w");
-
-		if (f) {
-			fputs("1000\n", f);
-			fclose(f);
-		}
-		for (;;) {
-			if (floor_mb && mem_available_mb() <= (uint64_t)floor_mb)
-				break;
-			char *p = mmap(NULL, 4 * MiB, PROT_READ | PROT_WRITE,
-				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-			if (p == MAP_FAILED)
-				break;
-			for (uint64_t o = 0; o < 4 * MiB; o += PAGE)
-				p[o] = 1;
-			mb += 4;
-		}
-		printf("nb_hostile: hog holds %llu MiB, MemAvailable %llu MiB\n",
-		       (unsigned long long)mb, (unsigned long long)mem_available_mb());
-		fflush(stdout);
-		if (write(pfd[1], "r", 1) != 1)
-			_exit(3);
-		pause();
-		_exit(0);
-	}
-	close(pfd[1]);
-	if (read(pfd[0], &c, 1) == 1) {
-		PASS("pressure-hog-ready");
-		works("pressure-works-under-hog");
-		kill(pid, SIGKILL);
-	} else {
-		printf("nb_hostile: hog ended before it was ready (OOM killer?)\n");
-	}
-	waitpid(pid, &st, 0);
-	printf("nb_hostile: hog status %#x\n", st);
-	works("pressure-works-after-hog");
-}
-
-int main(int argc, char **argv)
-{
-	struct sigaction sa = { .sa_handler = on_fault, .sa_flags = SA_NODEFER };
-
-	if (argc < 2) {
-		fprintf(stderr, "usage: nb_hostile rmmod-busy|mmap-edges|exit-with-blocks|signal-alloc MB|signal-migrate MB|fault-over-quota|fault-pool-empty|pressure FLOOR_MB|works\n");
-		return 2;
-	}
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	sigaction(SIGBUS, &sa, NULL);
-	sigaction(SIGSEGV, &sa, NULL);
-	{
-		sigset_t set;
-
-		sigemptyset(&set);
-		sigaddset(&set, SIGUSR1);
-		sigprocmask(SIG_BLOCK, &set, NULL);
-	}
-	read_version();
-	if (!strcmp(argv[1], "rmmod-busy"))
-		t_rmmod_busy();
-	else if (!strcmp(argv[1], "mmap-edges"))
-		t_mmap_edges();
-	else if (!strcmp(argv[1], "exit-with-blocks"))
-		t_exit_with_blocks();
-	else if (!strcmp(argv[1], "signal-alloc") && argc > 2)
-		t_signal_alloc(atoi(argv[2]));
-	else if (!strcmp(argv[1], "signal-migrate") && argc > 2)
-		t_signal_migrate(atoi(argv[2]));
-	else if (!strcmp(argv[1], "fault-over-quota"))
-		t_fault_over_quota();
-	else if (!strcmp(argv[1], "fault-pool-empty"))
-		t_fault_pool_empty();
-	else if (!strcmp(argv[1], "pressure") && argc > 2)
-		t_pressure(atoi(argv[2]));
-	else if (!strcmp(argv[1], "works"))
-		failures += works("works");
-	else {
-		fprintf(stderr, "nb_hostile: unknown test %s\n", argv[1]);
-		return 2;
-	}
-	return failures ? 1 : 0;
 }
