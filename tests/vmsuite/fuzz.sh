@@ -42,7 +42,7 @@ params="pool_mb=$POOL_MB fd_quota_pct=$QUOTA"
 nb_check fuzz-insmod nb_insmod "$KO" $params || exit 1
 nb_check fuzz-pools-free-before nb_fuzz --pool-check
 QPARAM=/sys/module/numabuddy/parameters/fd_quota_pct
-# pool_shape: each pool's free blocks, taken apart by a file without quota (see nb_fuzz.c).
+# pool_shape: each pool's free blocks, taken apart by a file without quota (see fuzz/pools.c).
 pool_shape() {
 	old=$(cat $QPARAM)
 	echo 100 >$QPARAM

@@ -247,8 +247,6 @@ void op_fork(void)
 	pid_t pid;
 	int st;
 
-	if (stopping)
-		return;
 	self->rng ^= 0x5bd1e995;
 	/* Fork under the table lock: another thread may be half-way through writing a
 	 * shared-range entry, and the child must not inherit a torn one (new mapping, old
@@ -270,7 +268,11 @@ void op_fork(void)
 		kill(pid, SIGKILL);
 		atomic_fetch_add(&G->kills, 1);
 	}
-	if (waitpid(pid, &st, 0) == pid && WIFSIGNALED(st) && WTERMSIG(st) == SIGALRM)
+	if (waitpid(pid, &st, 0) != pid) {
+		fail("fork-child", "waitpid: %s", strerror(errno));
+		return;
+	}
+	if (WIFSIGNALED(st) && WTERMSIG(st) == SIGALRM)
 		fail("fork-child", "child still running after 30 s (a handful of operations), killed by its alarm");
 	else if (WIFSIGNALED(st) && WTERMSIG(st) != SIGKILL)
 		fail("fork-child", "child died of signal %d", WTERMSIG(st));

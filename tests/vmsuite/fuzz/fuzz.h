@@ -78,7 +78,6 @@ extern int opt_procs, opt_threads, opt_quiet;
 extern struct timespec t_start;
 extern int nr_nodes, max_order;
 extern uint64_t pool_nodes;
-extern volatile sig_atomic_t stopping;
 
 double now_s(void);
 
@@ -157,7 +156,7 @@ int nb_ioctl(int fd, unsigned long cmd, void *arg);
 
 /* ---- touching memory that may legitimately vanish (touch.c) ------------------------------ */
 
-/* Runs fn(p, arg) with SIGBUS/SIGSEGV caught: returns 0, or the signal. */
+/* Runs stmt with SIGBUS/SIGSEGV caught; sigvar is 0, or the signal that cut it short. */
 #define TOUCH(sigvar, stmt)                                       \
 	do {                                                      \
 		int _s = sigsetjmp(self->jb, 1);                  \

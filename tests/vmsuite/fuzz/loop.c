@@ -74,7 +74,7 @@ static void *thread_main(void *arg)
 	t->ro_page = mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (t->ro_page == MAP_FAILED)
 		t->ro_page = NULL;
-	while (!stopping) {
+	for (;;) {
 		unsigned long k = atomic_fetch_add(&G->ops, 1);
 
 		if (k >= opt_ops)

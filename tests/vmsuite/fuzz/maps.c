@@ -205,11 +205,7 @@ void op_mprotect(void)
 	}
 	count(OP_MPROTECT, mprotect(b->map, b->map_len, PROT_READ | PROT_WRITE |
 				    (chance(30) ? PROT_EXEC : 0)) ? errno : 0);
-	b->prot_ro = 0;
-	if (mprotect(b->map, b->map_len, PROT_READ | PROT_WRITE) == 0)
-		b->prot_ro = 0;
-	else
-		b->prot_ro = 1;
+	b->prot_ro = mprotect(b->map, b->map_len, PROT_READ | PROT_WRITE) != 0;
 	verify_block(b, "after mprotect(PROT_WRITE)");
 }
 

@@ -60,7 +60,6 @@ int opt_procs = 3, opt_threads = 3, opt_quiet;
 struct timespec t_start;
 int nr_nodes = 1, max_order = 18;
 uint64_t pool_nodes;
-volatile sig_atomic_t stopping;
 
 double now_s(void)
 {

@@ -20,6 +20,7 @@ void t_rmmod_busy(void)
 
 	if (nb_alloc(fd, 4 * MiB, NB_POLICY_LOCAL, -1, 0, &a, 0)) {
 		FAIL("rmmod-busy-setup", "ALLOC: %s", strerror(errno));
+		close(fd);
 		return;
 	}
 	p = mmap(NULL, a.alloc_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, a.offset);
@@ -51,8 +52,11 @@ void t_mmap_edges(void)
 	void *p;
 	uint64_t *q;
 
-	if (nb_alloc(fd, 4 * MiB, NB_POLICY_LOCAL, -1, NB_ALLOC_HUGE_2M, &a, 0)) {
-		FAIL("mmap-edges-setup", "ALLOC: %s", strerror(errno));
+	int err = nb_alloc(fd, 4 * MiB, NB_POLICY_LOCAL, -1, NB_ALLOC_HUGE_2M, &a, 0);
+
+	if (err) {
+		FAIL("mmap-edges-setup", "ALLOC: %s", strerror(err));
+		close(fd);
 		return;
 	}
 	p = mmap(NULL, 0, PROT_READ, MAP_SHARED, fd, a.offset);

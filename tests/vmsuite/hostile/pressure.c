@@ -69,8 +69,12 @@ void t_fault_pool_empty(void)
 	for (int n = nr_nodes - 1; n >= 0 && node < 0; n--)
 		if ((pool_nodes >> n) & 1)
 			node = n;
-	if (nb_alloc(fd, 64 * MiB, NB_POLICY_BIND, node, 0, &a, 1)) {
-		FAIL("fault-pool-empty", "RESERVE: %s", strerror(errno));
+	int err = node < 0 ? ENODEV : nb_alloc(fd, 64 * MiB, NB_POLICY_BIND, node, 0, &a, 1);
+
+	if (err) {
+		FAIL("fault-pool-empty", "RESERVE on node %d: %s", node, strerror(err));
+		close(filler);
+		close(fd);
 		return;
 	}
 	/* Take every frame of the node (NOZERO: no need to zero what nobody reads). */
