@@ -92,7 +92,7 @@ p_after=$(nb_free_snapshot)
 nb_check pressure-rmmod rmmod numabuddy
 p_unloaded=$(nb_free_snapshot)
 echo "hostile.sh: MemFree per node: before the hog $(echo $p_before); after it $(echo $p_after); after rmmod $(echo $p_unloaded)"
-# rmmod gave back each node's pool: MemFree rose by at least the pool size less 8 MiB.
+# rmmod gave back each node's pool: free+kernel rose by at least the pool less NB_FREE_TOL_KB.
 bad=$(echo "$p_after" | while read -r n kb; do
 	un=$(echo "$p_unloaded" | awk -v n="$n" '$1 == n { print $2 }')
 	[ $((un - kb)) -ge $((pool * 1024 - NB_FREE_TOL_KB)) ] || echo "node$n: +$((un - kb)) kB"
