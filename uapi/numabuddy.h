@@ -69,7 +69,9 @@ struct nb_version {
 #define NB_ALLOC_LOW4G (1U << 1)    /* only memory below 4 GiB */
 #define NB_ALLOC_HUGE_2M (1U << 2)  /* prefer 2 MiB frames and mappings */
 #define NB_ALLOC_HUGE_1G (1U << 3)  /* prefer 1 GiB frames and mappings */
-#define NB_ALLOC_POPULATE (1U << 4) /* RESERVE: allocate all frames now, not at first touch */
+#define NB_ALLOC_POPULATE (1U << 4) /* RESERVE: allocate all frames now, not at first touch
+                                    * (a MIGRATE or FREE of the range racing it: RESERVE
+                                    * still succeeds, populating stops there) */
 #define NB_ALLOC_NOZERO (1U << 5)   /* reserved for CAP_SYS_ADMIN; others get -EPERM */
 #define NB_ALLOC_FLAGS_ALL 0x3fU
 
