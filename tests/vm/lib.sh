@@ -170,20 +170,17 @@ nb_node_pcp_kb() {
 # keeps for itself per node (slab, page tables, kernel stacks). A test that forks and opens
 # thousands of files grows those caches by megabytes and SLUB keeps them; a pool page that
 # was never given back is in none of them, so this sum tells a leaked pool from cache growth.
-# MemFree and the per-CPU counts are two reads, and pages drained from a per-CPU list to the
-# buddy lists between them are counted in neither. Drains come in bulk: sampling the sum in a
-# loop around the hostile suite's memory hog caught one read 28 MiB below its neighbours
-# (MemFree read before a drain, count: after it), and CI once failed a check 33 MiB short.
-# So: three reads, the largest kept; the opposite race (a refill) overcounts by one batch.
+# MemFree and the per-CPU counts are two reads, and pages moved between the buddy and the
+# per-CPU lists in between are counted twice (a refill) or not at all (a drain). Drains come
+# in bulk: sampling the sum in a loop around the hostile suite's memory hog caught one read
+# 28 MiB below its neighbours (MemFree read before a drain, count: after it), and CI once
+# failed a check 33 MiB short. So: the median of three reads, which one move cannot spoil.
 nb_node_free_or_kernel_kb() {
-	_best=0
 	for _try in 1 2 3; do
 		_kb=$(awk '/ MemFree:| Slab:| PageTables:| KernelStack:/ { kb += $(NF - 1) } END { print kb }' \
 			"/sys/devices/system/node/node$1/meminfo")
-		_kb=$((_kb + $(nb_node_pcp_kb "$1")))
-		[ "$_kb" -gt "$_best" ] && _best=$_kb
-	done
-	echo "$_best"
+		echo $((_kb + $(nb_node_pcp_kb "$1")))
+	done | sort -n | sed -n 2p
 }
 
 # nb_free_snapshot: "node kB" lines of nb_node_free_or_kernel_kb; caches are dropped first so
