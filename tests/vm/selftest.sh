@@ -6,6 +6,8 @@
 #   fail     one NB-TEST-FAIL line               -> run fails with "1 passed, 1 failed"
 #   empty    a suite that reports nothing        -> run fails (zero tests)
 #   nosuite  an initramfs without /suite.sh      -> says so, still ends, run fails (zero tests)
+#   crash1   QEMU itself dies of SIGSEGV once    -> booted again, says so, run passes
+#   crash2   QEMU dies of SIGSEGV twice          -> run fails with QEMU's exit status
 #
 #   selftest.sh [--kver VER] [--topology NAME] [--hang-timeout SEC]
 #
@@ -85,6 +87,31 @@ if [ "$rc" -ne 0 ] && grep -q 'FAIL vm:no-tests' <<<"$outp" &&
    tr -d '\r' <"$work/nosuite.log" | grep -q '^NB-VM-END$' &&
    grep -q 'suite.sh is missing' "$work/nosuite.log"; then ok nosuite
 else bad nosuite "run.sh exit $rc; missing /suite.sh not reported or VM did not end"; fi
+
+# crash1/crash2: a stand-in QEMU first in PATH dies of SIGSEGV its first NB_FAKE_CRASHES
+# times, then runs the real one (QEMU 7.2's TCG once crashed like that in CI).
+fake=$work/fake-qemu
+mkdir -p "$fake"
+cat >"$fake/qemu-system-x86_64" <<EOF
+#!/bin/sh
+n=\$(cat "$fake/count" 2>/dev/null || echo 0)
+echo \$((n + 1)) >"$fake/count"
+[ "\$n" -lt "\$NB_FAKE_CRASHES" ] && kill -SEGV \$\$
+exec $(command -v qemu-system-x86_64) "\$@"
+EOF
+chmod +x "$fake/qemu-system-x86_64"
+rm -f "$fake/count"
+PATH=$fake:$PATH NB_FAKE_CRASHES=1 run_case crash1 'nb_pass after-crash' --timeout 120 \
+	--suite "$work/crash1.sh"
+if [ "$rc" -eq 0 ] && [ "$(last_line)" = "1 passed, 0 failed" ] &&
+   grep -q 'QEMU itself died of signal 11' <<<"$outp" && [ "$(cat "$fake/count")" = 2 ]; then ok crash1
+else bad crash1 "run.sh exit $rc, last line '$(last_line)'; one QEMU crash not booted again"; fi
+rm -f "$fake/count"
+PATH=$fake:$PATH NB_FAKE_CRASHES=2 run_case crash2 'nb_pass never-runs' --timeout 120 \
+	--suite "$work/crash2.sh"
+if [ "$rc" -ne 0 ] && grep -q 'FAIL vm:qemu-exit QEMU exited with status 139' <<<"$outp" &&
+   [ "$(cat "$fake/count")" = 2 ]; then ok crash2
+else bad crash2 "run.sh exit $rc; a QEMU crashing twice was not a failure (or booted $(cat "$fake/count") times)"; fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
