@@ -399,7 +399,7 @@ static int nb_ioctl_walk(struct nb_file *nf, void *data)
 
 	if (!capable(CAP_SYS_ADMIN))
 		return -EPERM;
-	if (w->pad || w->pad2 || !nb_is_zero(w->reserved, sizeof(w->reserved)))
+	if (w->cache || w->pad2 || !nb_is_zero(w->reserved, sizeof(w->reserved)))
 		return -EINVAL;
 	return nb_walk_user(w);
 }

@@ -4,7 +4,7 @@
  *
  * A diagnostic for tests (CAP_SYS_ADMIN): the mapping size and frame come from the hardware
  * page tables, not from mm_core's software table, so a test can prove that a 2 MiB block is
- * really PMD-mapped and on the node it claims.
+ * really PMD-mapped, on the node it claims and cached write-back.
  */
 #include <linux/mm.h>
 #include <linux/pgtable.h>
@@ -15,6 +15,31 @@
 static int nb_kernel_pfn_node(unsigned long pfn)
 {
 	return pfn_valid(pfn) ? page_to_nid(pfn_to_page(pfn)) : -1;
+}
+
+/*
+ * The memory type of an entry with these flags (a 4 KiB entry's layout: PMD/PUD flags go
+ * through protval_large_2_4k first). x86 does not export pgprot2cachemode(), so each type's
+ * bits (cachemode2protval(), which reflects how this CPU's PAT is programmed) are compared
+ * in turn; WB first, as types that PAT cannot tell apart share WB's or UC-'s bits.
+ */
+static u32 nb_cache_mode(pgprotval_t flags)
+{
+	static const enum page_cache_mode modes[] = {
+		_PAGE_CACHE_MODE_WB, _PAGE_CACHE_MODE_UC_MINUS, _PAGE_CACHE_MODE_WC,
+		_PAGE_CACHE_MODE_UC, _PAGE_CACHE_MODE_WT,	_PAGE_CACHE_MODE_WP,
+	};
+	const pgprotval_t mask = _PAGE_PWT | _PAGE_PCD | _PAGE_PAT;
+	unsigned int i;
+
+	BUILD_BUG_ON(NB_CACHE_WB != _PAGE_CACHE_MODE_WB || NB_CACHE_WC != _PAGE_CACHE_MODE_WC ||
+		     NB_CACHE_UC_MINUS != _PAGE_CACHE_MODE_UC_MINUS ||
+		     NB_CACHE_UC != _PAGE_CACHE_MODE_UC || NB_CACHE_WT != _PAGE_CACHE_MODE_WT ||
+		     NB_CACHE_WP != _PAGE_CACHE_MODE_WP);
+	for (i = 0; i < ARRAY_SIZE(modes); i++)
+		if ((flags & mask) == (cachemode2protval(modes[i]) & mask))
+			return modes[i];
+	return NB_CACHE_UNKNOWN;
 }
 
 int nb_walk_user(struct nb_walk *w)
@@ -28,6 +53,7 @@ int nb_walk_user(struct nb_walk *w)
 	pte_t *pte, ptev;
 
 	w->level = NB_WALK_NONE;
+	w->cache = 0;
 	w->pfn = 0;
 	w->node = -1;
 	if (addr >= TASK_SIZE)
@@ -46,6 +72,7 @@ int nb_walk_user(struct nb_walk *w)
 	if (pud_leaf(pudv)) {
 		w->level = NB_WALK_PUD;
 		w->pfn = pud_pfn(pudv) + ((addr & ~PUD_MASK) >> PAGE_SHIFT);
+		w->cache = nb_cache_mode(protval_large_2_4k(pud_flags(pudv)));
 		goto out;
 	}
 	pmd = pmd_offset(pud, addr);
@@ -55,6 +82,7 @@ int nb_walk_user(struct nb_walk *w)
 	if (pmd_leaf(pmdv)) {
 		w->level = NB_WALK_PMD;
 		w->pfn = pmd_pfn(pmdv) + ((addr & ~PMD_MASK) >> PAGE_SHIFT);
+		w->cache = nb_cache_mode(protval_large_2_4k(pmd_flags(pmdv)));
 		goto out;
 	}
 	if (pmd_bad(pmdv))
@@ -66,6 +94,7 @@ int nb_walk_user(struct nb_walk *w)
 	if (pte_present(ptev)) {
 		w->level = NB_WALK_PTE;
 		w->pfn = pte_pfn(ptev);
+		w->cache = nb_cache_mode(pte_flags(ptev));
 	}
 out:
 	mmap_read_unlock(mm);

@@ -22,7 +22,7 @@
 #include <linux/types.h>
 
 #define NB_ABI_MAJOR 1
-#define NB_ABI_MINOR 0
+#define NB_ABI_MINOR 1 /* 1: nb_walk.cache */
 #define NB_DEVICE_PATH "/dev/numabuddy"
 #define NB_IOC_MAGIC 0xB9
 
@@ -257,13 +257,24 @@ struct nb_bench {
 #define NB_WALK_PMD 2  /* 2 MiB entry */
 #define NB_WALK_PUD 3  /* 1 GiB entry */
 
+/* nb_walk.cache: the memory type of the entry, as x86's PAT resolves its PWT/PCD/PAT bits
+ * (the values of the kernel's enum page_cache_mode). numabuddy maps its frames write-back,
+ * like any RAM; a device BAR mapped through sysfs reads UC_MINUS, its _wc file WC. */
+#define NB_CACHE_WB 0
+#define NB_CACHE_WC 1
+#define NB_CACHE_UC_MINUS 2
+#define NB_CACHE_UC 3
+#define NB_CACHE_WT 4
+#define NB_CACHE_WP 5
+#define NB_CACHE_UNKNOWN 0xff /* bits no memory type of this CPU's PAT encodes */
+
 /**
  * struct nb_walk - NB_IOC_WALK (CAP_SYS_ADMIN): a diagnostic walk of the caller's own page
  * tables by the kernel, so tests can check the mapping size and frame without trusting
  * numabuddy's bookkeeping.
  * @addr: in: user virtual address in the calling process.
  * @level: out: NB_WALK_*.
- * @pad: zero.
+ * @cache: in: zero; out: NB_CACHE_* of the entry (ABI 1.1; 0 when nothing is mapped).
  * @pfn: out: frame mapped at @addr (0 when not mapped).
  * @node: out: node of that frame per the kernel (page_to_nid), -1 when not mapped.
  * @pad2: zero.
@@ -272,7 +283,7 @@ struct nb_bench {
 struct nb_walk {
 	__u64 addr;
 	__u32 level;
-	__u32 pad;
+	__u32 cache;
 	__u64 pfn;
 	__s32 node;
 	__u32 pad2;

@@ -74,6 +74,10 @@ static int cpu_node(int cpu)
 	return -1;
 }
 
+/* Entries walk() found, and how many of them were not write-back (the first one named). */
+static unsigned int walked, walked_not_wb;
+static char first_not_wb[96];
+
 /* What the hardware page tables map at addr: level (NB_WALK_*) and node (sysfs). */
 static unsigned int walk(const void *addr, int *node)
 {
@@ -82,9 +86,68 @@ static unsigned int walk(const void *addr, int *node)
 	*node = -1;
 	if (ioctl(fd, NB_IOC_WALK, &w))
 		return 99;
-	if (w.level != NB_WALK_NONE)
+	if (w.level != NB_WALK_NONE) {
 		*node = node_of_phys(w.pfn * 4096);
+		walked++;
+		if (w.cache != NB_CACHE_WB && !walked_not_wb++)
+			snprintf(first_not_wb, sizeof(first_not_wb), "%p: level %u cache %u", addr,
+				 w.level, w.cache);
+	}
 	return w.level;
+}
+
+/* The memory type of the entry at addr per NB_IOC_WALK, or -1. */
+static int walk_cache(const void *addr)
+{
+	struct nb_walk w = { .addr = (uintptr_t)addr };
+
+	if (ioctl(fd, NB_IOC_WALK, &w) || w.level == NB_WALK_NONE)
+		return -1;
+	return w.cache;
+}
+
+/* The memory type NB_IOC_WALK reads for the first page of a PCI BAR mapped through sysfs
+ * (UC- for resourceN, WC for resourceN_wc); -2 when it cannot be mapped. One mapping at a
+ * time: while one is mapped the kernel gives a second mapping of the BAR the same type. */
+static int bar_cache(const char *path)
+{
+	int bfd = open(path, O_RDONLY), type;
+	void *p;
+
+	if (bfd < 0)
+		return -2;
+	p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, bfd, 0);
+	close(bfd);
+	if (p == MAP_FAILED)
+		return -2;
+	type = walk_cache(p);
+	munmap(p, 4096);
+	return type;
+}
+
+/*
+ * Memory type. Every numabuddy entry the tests above walked must be write-back, like any
+ * RAM: an uncached PFN mapping would send every access to memory on real hardware, and TCG,
+ * which ignores caching, could never show it in a benchmark. To prove the walk really reads
+ * the type, the VGA BAR is mapped through sysfs: resource0 must read UC-, resource0_wc WC.
+ */
+static void test_cache_types(void)
+{
+	static const char bar[] = "/sys/bus/pci/devices/0000:00:02.0/resource0";
+	char wc_path[sizeof(bar) + 3];
+	int uc_type, wc_type;
+
+	CHECK("cache-write-back", walked > 0 && !walked_not_wb,
+	      "%u of %u entries not write-back, first %s", walked_not_wb, walked, first_not_wb);
+	snprintf(wc_path, sizeof(wc_path), "%s_wc", bar);
+	wc_type = bar_cache(wc_path);
+	uc_type = bar_cache(bar);
+	if (uc_type == -2 || wc_type == -2)
+		printf("NB-TEST-SKIP cache-walk-tells-types no VGA BAR to map (%s)\n", bar);
+	else
+		CHECK("cache-walk-tells-types", uc_type == NB_CACHE_UC_MINUS && wc_type == NB_CACHE_WC,
+		      "BAR through resource0: %d (want UC- %d), resource0_wc: %d (want WC %d)",
+		      uc_type, NB_CACHE_UC_MINUS, wc_type, NB_CACHE_WC);
 }
 
 static int alloc_block(uint64_t size, uint32_t policy, int node, uint32_t flags, int reserve,
@@ -497,6 +560,7 @@ int main(int argc, char **argv)
 	test_refusals();
 	if (argc > 1 && !strcmp(argv[1], "--mixed"))
 		test_mixed();
+	test_cache_types();
 	close(fd);
 	return failures ? 1 : 0;
 }
