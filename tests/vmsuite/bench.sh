@@ -88,14 +88,18 @@ else
 		fi
 	done
 	grep -E 'MemFree|HugePages_(Total|Free)' /proc/meminfo
-	# The TLB cases each run in a fresh process, the kernel's first: in one process, cases
-	# that ran later read faster under TCG whatever their allocator, which once made
-	# numabuddy's buffers look 2-14x slower (docs/benchmarks.md, TLB).
+	# The TLB cases each run in a fresh process, with NUMA balancing off. Its scans of
+	# anonymous memory flush the TLB, and QEMU's TCG grows its own TLB only at a flush, so
+	# once the anon case had run, every later case in the process read up to 7x faster: that
+	# once made numabuddy's buffers (never scanned) look 2-14x slower (docs/benchmarks.md).
 	if [ "$FILTER" = . ]; then
 		RUN_FILTER=-tlb_random_read run_bench user nb_user_bench
+		balancing=$(cat /proc/sys/kernel/numa_balancing 2>/dev/null)
+		[ -n "$balancing" ] && echo 0 >/proc/sys/kernel/numa_balancing
 		for c in anon-4K hugetlb-2M numabuddy-4K numabuddy-2M; do
 			RUN_FILTER="^tlb_random_read/[^/]*/$c/" run_bench "tlb-$c" nb_user_bench
 		done
+		[ -n "$balancing" ] && echo "$balancing" >/proc/sys/kernel/numa_balancing
 	else
 		run_bench user nb_user_bench
 	fi
