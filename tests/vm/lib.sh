@@ -155,21 +155,14 @@ nb_dmesg_clean() {
 # nb_node_free_kb N: MemFree of node N in kB.
 nb_node_free_kb() { sed -n 's/.*MemFree: *\([0-9]*\) kB/\1/p' "/sys/devices/system/node/node$1/meminfo"; }
 
-# nb_node_pcp_kb N: free pages of node N parked in the kernel's per-CPU page lists (the
-# "count:" lines under each zone's pagesets in /proc/zoneinfo). They are free but not in
-# MemFree, and the lists grow with allocation traffic: after a fuzz run they held 40-70 MiB
-# more than before insmod, which once looked like a leak (docs/reliability.md, finding 7).
-nb_node_pcp_kb() {
-	awk -v node="$1" '
-		$1 == "Node" { cur = $2; sub(",", "", cur); next }
-		cur == node && $1 == "count:" { pages += $2 }
-		END { print pages * 4 }' /proc/zoneinfo
-}
-
 # nb_node_free_or_kernel_kb N: MemFree plus free pages in per-CPU lists plus what the kernel
 # keeps for itself per node (slab, page tables, kernel stacks). A test that forks and opens
 # thousands of files grows those caches by megabytes and SLUB keeps them; a pool page that
 # was never given back is in none of them, so this sum tells a leaked pool from cache growth.
+# The per-CPU lists are the "count:" lines under each zone's pagesets in /proc/zoneinfo:
+# free, but not in MemFree, and they grow with allocation traffic (after a fuzz run they held
+# 40-70 MiB more than before insmod, which once looked like a leak: docs/reliability.md,
+# finding 7).
 # MemFree and the per-CPU counts are two reads, and pages moved between the buddy and the
 # per-CPU lists in between are counted twice (a refill) or not at all (a drain). Drains come
 # in bulk: sampling the sum in a loop around the hostile suite's memory hog caught one read
@@ -177,9 +170,14 @@ nb_node_pcp_kb() {
 # failed a check 33 MiB short. So: the median of three reads, which one move cannot spoil.
 nb_node_free_or_kernel_kb() {
 	for _try in 1 2 3; do
-		_kb=$(awk '/ MemFree:| Slab:| PageTables:| KernelStack:/ { kb += $(NF - 1) } END { print kb }' \
-			"/sys/devices/system/node/node$1/meminfo")
-		echo $((_kb + $(nb_node_pcp_kb "$1")))
+		awk -v node="$1" '
+			FILENAME != "/proc/zoneinfo" {
+				if ($3 ~ /^(MemFree|Slab|PageTables|KernelStack):$/) kb += $4
+				next
+			}
+			$1 == "Node" { cur = $2; sub(",", "", cur); next }
+			cur == node && $1 == "count:" { kb += $2 * 4 }
+			END { print kb }' "/sys/devices/system/node/node$1/meminfo" /proc/zoneinfo
 	done | sort -n | sed -n 2p
 }
 
