@@ -39,7 +39,7 @@ counted() {
 
 # payload KO [SUITE]: the module, the in-VM test programs, the static CLI and library test.
 payload() {
-	local args=(--ko "$1" --suite "${2:-tests/vmsuite/smoke.sh}")
+	local args=(--ko "$1" --suite "${2:-tests/vmsuite/smoke.sh}" --kmod brd)
 	for b in "$vmbin"/* build/userspace/nb_vm_test; do [ -x "$b" ] && args+=(--bin "$b"); done
 	[ -x build/userspace/numabuddy-static ] &&
 		args+=(--file build/userspace/numabuddy-static:/bin/numabuddy)

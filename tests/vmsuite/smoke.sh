@@ -37,7 +37,10 @@ grep -q '^ok' /sys/kernel/debug/numabuddy/check && nb_pass core-check-after-load
 
 progs="nb_smoke"
 command -v nb_vm_test >/dev/null && progs="$progs nb_vm_test"
-for prog in $progs "nb_mapper $MAPPER_ARGS"; do
+# nb_kpaths reads a RAM disk with O_DIRECT; its 1 GiB cases come with the mapper's.
+nb_check brd-loaded modprobe brd rd_nr=1 rd_size=4096
+case " $MAPPER_ARGS " in *" --mixed "*) KPATHS_ARGS=--gib;; *) KPATHS_ARGS=;; esac
+for prog in $progs "nb_mapper $MAPPER_ARGS" "nb_kpaths $KPATHS_ARGS"; do
 	$prog
 	rc=$?
 	if [ "$rc" -eq 0 ]; then nb_pass "${prog%% *}"; else nb_fail "${prog%% *}" "exit $rc"; fi
