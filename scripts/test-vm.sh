@@ -60,12 +60,15 @@ done
 # The 1 GiB + 6 MiB + 12 KiB block mapped as 1G/2M/4K entries needs a node with a pool that
 # holds an aligned GiB: node 0 of `big`. init_on_alloc=0 only makes reserving that pool
 # quicker under TCG (numabuddy zeroes what it hands out either way).
-if [ -z "${NB_SKIP_BIG:-}" ]; then
+# run_big LABEL KVER KO: that suite, with the 1 GiB cases of nb_mapper and nb_kpaths.
+run_big() {
 	# shellcheck disable=SC2046
-	run_vm big-1g --topology big --timeout 400 --log "build/vm/big-$kver.log" \
+	counted "$1" tests/vm/run.sh --kver "$2" --topology big --timeout 400 \
+		--log "build/vm/big-$2.log" \
 		--append "nb_pool_mb=2200 nb_nodes_mask=1 nb_mapper_args=--mixed init_on_alloc=0" \
-		$(payload "$ko")
-fi
+		$(payload "$3")
+}
+[ -n "${NB_SKIP_BIG:-}" ] || run_big big-1g "$kver" "$ko"
 
 # Reliability: a bounded fuzz run (the pools must come back exactly, rmmod must succeed)
 # and the hostile cases (rmmod while in use, signals mid-allocation, memory pressure...).
@@ -87,6 +90,8 @@ for flavour in ${NB_EXTRA_KERNELS-6.12 6.12-rt}; do
 		# shellcheck disable=SC2046
 		run_vm "2node-$flavour" --kver "$xkver" --topology 2node \
 			--log "build/vm/2node-$xkver.log" $(payload "build/module/$xkver/numabuddy.ko")
+		# 1 GiB mappings meet each kernel's own mprotect/mremap/split code.
+		[ -n "${NB_SKIP_BIG:-}" ] || run_big "big-1g-$flavour" "$xkver" "build/module/$xkver/numabuddy.ko"
 	else
 		tail -n 20 "build/module-$xkver.log"
 		echo "NB-TEST-FAIL build-$flavour see build/module-$xkver.log"
