@@ -75,7 +75,7 @@ run_big() {
 if [ -z "${NB_SKIP_FUZZ:-}" ]; then
 	# shellcheck disable=SC2046
 	run_vm fuzz-4node --topology 4node --timeout 420 --log "build/vm/fuzz-4node-$kver.log" \
-		--append "nb_fuzz_ops=20000 nb_fuzz_seconds=100 nb_fuzz_max_block=1048576" \
+		--append "nb_fuzz_ops=20000 nb_fuzz_seconds=100 nb_fuzz_max_block=4194304" \
 		$(payload "$ko" tests/vmsuite/fuzz.sh)
 	# shellcheck disable=SC2046
 	run_vm hostile-4node --topology 4node --timeout 900 --log "build/vm/hostile-4node-$kver.log" \
