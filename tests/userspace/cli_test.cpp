@@ -186,15 +186,34 @@ TEST(Cli, VersionPrintsLibraryEvenWithoutModule)
 
 TEST(Cli, NumactlSpellingsParse)
 {
-	/* Valid command lines get as far as opening the device. */
-	for (const char *c : {"alloc --size 64MiB --interleave=all", "alloc --size 4K --interleave all",
-			      "alloc --size 4K --interleave", "alloc --size 4K --membind=0,1",
-			      "alloc --size 4K --preferred=1", "alloc --size 4K --localalloc",
-			      "alloc --size 2M --policy bind --nodes 0-1 --contig --low4g --touch",
-			      "alloc -s 1G -n 1 --huge 1G --hold 5", "alloc --order 9 --hold",
-			      "reserve --size 2M --populate --touch", "stats --node 1 --json",
-			      "watch --interval 0.5 --count 2 --node 0", "bench --order 3 --node 0",
-			      "alloc --size 4K --policy preferred --nodes 1"}) {
+	/* What each spelling asks the module for (--dry-run prints the request, sends nothing). */
+	static const struct {
+		const char *args, *request;
+	} cases[] = {
+		{"alloc --size 64MiB --interleave=all", "size=67108864 order=0 policy=interleave node=-1 nodes=all flags=0x0"},
+		{"alloc --size 4K --interleave all", "size=4096 order=0 policy=interleave node=-1 nodes=all flags=0x0"},
+		{"alloc --size 4K --interleave", "size=4096 order=0 policy=interleave node=-1 nodes=all flags=0x0"},
+		{"alloc --size 4K --interleave=0,2-3", "size=4096 order=0 policy=interleave node=-1 nodes=0,2-3 flags=0x0"},
+		{"alloc --size 4K --membind=0,1", "size=4096 order=0 policy=bind node=-1 nodes=0-1 flags=0x0"},
+		{"alloc --size 4K --preferred=1", "size=4096 order=0 policy=preferred node=1 nodes=none flags=0x0"},
+		{"alloc --size 4K --localalloc", "size=4096 order=0 policy=local node=-1 nodes=none flags=0x0"},
+		{"alloc --size 4K --policy preferred --nodes 1", "size=4096 order=0 policy=preferred node=1 nodes=none flags=0x0"},
+		{"alloc --size 2M --policy bind --nodes 0-1 --contig --low4g --touch", "size=2097152 order=0 policy=bind node=-1 nodes=0-1 flags=0x3"},
+		{"alloc -s 1G -n 1 --huge 1G --hold 5", "size=1073741824 order=0 policy=bind node=1 nodes=none flags=0x8"},
+		{"alloc --order 9 --hold --huge 2M", "size=0 order=9 policy=local node=-1 nodes=none flags=0x4"},
+		{"reserve --size 2M --populate --touch", "size=2097152 order=0 policy=local node=-1 nodes=none flags=0x10"},
+	};
+	for (const auto &c : cases) {
+		std::string args = std::string(c.args) + " --dry-run";
+		Result r = RunCli(args.c_str());
+		EXPECT_EQ(0, r.code) << c.args << ": " << r.err;
+		std::string want = std::string(c.args).substr(0, std::string(c.args).find(' ')) + " " +
+				   c.request + "\n";
+		EXPECT_EQ(want, r.out) << c.args;
+	}
+	/* The other commands' spellings get as far as opening the device. */
+	for (const char *c : {"stats --node 1 --json", "watch --interval 0.5 --count 2 --node 0",
+			      "bench --order 3 --node 0"}) {
 		Result r = RunCli(c);
 		EXPECT_EQ(1, r.code) << c << ": " << r.err;
 		EXPECT_TRUE(Has(r.err, "module is not loaded")) << c << ": " << r.err;

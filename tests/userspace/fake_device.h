@@ -3,7 +3,11 @@
  * fake_device.h - an in-memory /dev/numabuddy for the hosted tests, plugged in through
  * nb_open_backend(). It answers like the module does (tests/vm checks the real one): blocks
  * per handle, FREE/QUERY of an unknown offset -ENOENT, non-zero reserved fields -EINVAL,
- * zeroed memory, ALLOC_BATCH reporting a partial batch as success with done < count.
+ * ALLOC_BATCH reporting a partial batch as success with done < count. Its memory is filled
+ * with kPoison, not zeroed: zeroing is the module's job (the VM suite checks it), so a test
+ * here can only see that the library maps the device's memory. It records what it was asked
+ * (last_migrate, last_stats_node) and answers what a test sets (migrate_moved, migrate_err),
+ * so a test checks what the library sent and passed back, never a value the fake echoes.
  * fail_after makes the Nth allocation from now fail with -ENOMEM.
  */
 #ifndef NB_FAKE_DEVICE_H
@@ -23,6 +27,11 @@ struct FakeDevice {
 	uint64_t next_offset = 4096;
 	int mapped = 0;         /* live mappings, to catch leaks */
 	int closed = 0;
+	static constexpr unsigned char kPoison = 0xa5;
+	struct nb_migrate last_migrate{};
+	uint64_t migrate_moved = 0; /* MIGRATE's bytes_moved answer */
+	int migrate_err = 0;        /* MIGRATE fails with this (bytes_moved still set) */
+	int last_stats_node = -1;
 	struct Blk {
 		void *mem;
 		struct nb_alloc req;
@@ -81,7 +90,7 @@ struct FakeDevice {
 		void *mem = nullptr;
 		if (posix_memalign(&mem, 4096, bytes))
 			return -ENOMEM;
-		memset(mem, 0, bytes);
+		memset(mem, kPoison, bytes);
 		a->offset = next_offset;
 		next_offset += bytes;
 		a->alloc_size = bytes;
@@ -140,15 +149,19 @@ struct FakeDevice {
 				return -ENOENT;
 			if (m->node < 0 || m->node >= (int)version.nr_node_ids)
 				return -EINVAL;
+			last_migrate = *m;
+			m->bytes_moved = migrate_moved;
+			if (migrate_err)
+				return migrate_err;
 			it->second.req.node_out = m->node;
-			m->bytes_moved = it->second.req.alloc_size;
 			return 0;
 		}
 		case NB_IOC_STATS: {
 			auto *s = static_cast<struct nb_stats *>(arg);
 			if (s->node < 0 || s->node >= (int)version.nr_node_ids)
 				return -EINVAL;
-			s->total_bytes = 64 << 20;
+			last_stats_node = s->node;
+			s->total_bytes = (64 << 20) + (s->node << 12);
 			s->free_bytes = 32 << 20;
 			return 0;
 		}

@@ -115,7 +115,7 @@ TEST(OpenBackend, VersionEINVALMeansNotOurDevice)
 	EXPECT_EQ(-EFAULT, nb_open_backend(&be, &h));
 }
 
-TEST_F(LibTest, AllocMapsZeroedMemoryAndFreeUnmaps)
+TEST_F(LibTest, AllocMapsTheDevicesMemoryAndFreeUnmaps)
 {
 	nb_alloc_opts o;
 	nb_alloc_opts_init(&o);
@@ -129,7 +129,7 @@ TEST_F(LibTest, AllocMapsZeroedMemoryAndFreeUnmaps)
 	EXPECT_EQ(1, dev.mapped);
 	auto *p = static_cast<unsigned char *>(b.addr);
 	for (uint64_t i = 0; i < b.size; i++)
-		ASSERT_EQ(0, p[i]);
+		ASSERT_EQ(FakeDevice::kPoison, p[i]) << "the block's own memory, mapped whole";
 	p[b.size - 1] = 1;
 	uint64_t off = b.offset;
 	EXPECT_EQ(0, nb_free(h, &b));
@@ -235,7 +235,7 @@ TEST_F(LibTest, BatchAllOrNothing)
 	EXPECT_EQ(-E2BIG, nb_alloc_batch(h, o, 4097, out, &failed));
 }
 
-TEST_F(LibTest, MigrateQueryStats)
+TEST_F(LibTest, MigrateQueryStatsPassThroughTheDevice)
 {
 	nb_alloc_opts o;
 	nb_alloc_opts_init(&o);
@@ -246,17 +246,30 @@ TEST_F(LibTest, MigrateQueryStats)
 	ASSERT_EQ(0, nb_alloc(h, &o, &b));
 	EXPECT_EQ(0, b.node);
 	uint64_t moved = 0;
+	dev.migrate_moved = 8192; /* the device's answer, not the block's size */
 	ASSERT_EQ(0, nb_migrate(h, &b, 1, &moved));
+	EXPECT_EQ(b.offset, dev.last_migrate.offset) << "MIGRATE names the block";
+	EXPECT_EQ(1, dev.last_migrate.node);
+	EXPECT_EQ(8192u, moved) << "bytes_moved comes from the device";
 	EXPECT_EQ(1, b.node);
-	EXPECT_EQ(4096u, moved);
 	EXPECT_EQ(-EINVAL, nb_migrate(h, &b, 5, nullptr));
 	EXPECT_EQ(1, b.node) << "a failed migration leaves the node alone";
+	/* A migration cut short still says how far it got (uapi: bytes_moved is an output). */
+	dev.migrate_err = -EINTR;
+	dev.migrate_moved = 4096;
+	moved = 0;
+	EXPECT_EQ(-EINTR, nb_migrate(h, &b, 0, &moved));
+	EXPECT_EQ(4096u, moved);
+	EXPECT_EQ(1, b.node);
+	/* QUERY answers what the device says now, not what the library remembers. */
+	dev.blocks[b.offset].req.node_out = 0;
 	struct nb_query q;
 	ASSERT_EQ(0, nb_query(h, b.offset, &q));
-	EXPECT_EQ(1, q.node);
+	EXPECT_EQ(0, q.node);
 	struct nb_stats s;
 	ASSERT_EQ(0, nb_stats(h, 1, &s));
-	EXPECT_EQ(1, s.node);
+	EXPECT_EQ(1, dev.last_stats_node);
+	EXPECT_EQ((64u << 20) + 4096u, s.total_bytes) << "node 1's answer";
 	EXPECT_EQ(-EINVAL, nb_stats(h, 2, &s));
 	nb_free(h, &b);
 }

@@ -176,12 +176,40 @@ static void *map_block(uint64_t offset, uint64_t size)
 	return p == MAP_FAILED ? NULL : p;
 }
 
-/* The entry a huge frame should get: kernels without THP (PREEMPT_RT) map 4 KiB entries. */
+/*
+ * Which huge entries this kernel can give, read from the kernel and the CPU, never from the
+ * module: 2 MiB with transparent huge pages (PREEMPT_RT kernels have none, so no
+ * /sys/kernel/mm/transparent_hugepage), 1 GiB on top where the CPU has 1 GiB pages (pdpe1gb).
+ * A module that lost its huge mappings, or advertised ones it cannot make, fails here.
+ */
+static int kernel_pmd, kernel_pud;
+
+static void read_kernel_huge(void)
+{
+	char line[4096];
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	int gb = 0;
+
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "flags", 5) && strstr(line, " pdpe1gb"))
+			gb = 1;
+	if (f)
+		fclose(f);
+	kernel_pmd = access("/sys/kernel/mm/transparent_hugepage", F_OK) == 0;
+	kernel_pud = kernel_pmd && gb;
+	CHECK("features-say-2m", !!(ver.features & NB_FEAT_HUGE_PMD) == kernel_pmd,
+	      "NB_FEAT_HUGE_PMD %d, kernel THP %d", !!(ver.features & NB_FEAT_HUGE_PMD), kernel_pmd);
+	CHECK("features-say-1g", !!(ver.features & NB_FEAT_HUGE_PUD) == kernel_pud,
+	      "NB_FEAT_HUGE_PUD %d, kernel THP + pdpe1gb %d", !!(ver.features & NB_FEAT_HUGE_PUD),
+	      kernel_pud);
+}
+
+/* The entry a huge frame should get on this kernel. */
 static unsigned int want_level(unsigned int level)
 {
-	if (level == NB_WALK_PUD && !(ver.features & NB_FEAT_HUGE_PUD))
+	if (level == NB_WALK_PUD && !kernel_pud)
 		level = NB_WALK_PMD;
-	if (level == NB_WALK_PMD && !(ver.features & NB_FEAT_HUGE_PMD))
+	if (level == NB_WALK_PMD && !kernel_pmd)
 		level = NB_WALK_PTE;
 	return level;
 }
@@ -548,6 +576,7 @@ int main(int argc, char **argv)
 		FAIL("open", "%s", strerror(errno));
 		return 1;
 	}
+	read_kernel_huge();
 	n = nodes_with_pool(nodes);
 	for (int i = 0; i < n; i++)
 		test_huge_2m(nodes[i]);

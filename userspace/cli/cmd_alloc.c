@@ -25,11 +25,13 @@ struct alloc_args {
 	uint64_t hold_sec; /* 0: until a signal */
 	int32_t to_node;   /* migrate --to */
 	int have_to;
+	int dry_run;       /* print the request, send nothing */
 };
 
 enum {
 	OPT_ORDER = 256, OPT_NODES, OPT_INTERLEAVE, OPT_MEMBIND, OPT_PREFERRED, OPT_LOCALALLOC,
 	OPT_HUGE, OPT_CONTIG, OPT_LOW4G, OPT_NOZERO, OPT_TOUCH, OPT_HOLD, OPT_POPULATE, OPT_TO,
+	OPT_DRY_RUN,
 };
 
 static const struct option long_opts[] = {
@@ -51,6 +53,7 @@ static const struct option long_opts[] = {
 	{ "hold", optional_argument, NULL, OPT_HOLD },
 	{ "populate", no_argument, NULL, OPT_POPULATE },
 	{ "to", required_argument, NULL, OPT_TO },
+	{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -71,7 +74,8 @@ static const char alloc_help_common[] =
 	"      --contig           one physically contiguous range\n"
 	"      --low4g            only memory below 4 GiB\n"
 	"      --nozero           skip zeroing (CAP_SYS_ADMIN only)\n"
-	"      --touch            write every page (after checking it reads as zero)\n";
+	"      --touch            write every page (after checking it reads as zero)\n"
+	"      --dry-run          print the request as the module would get it; send nothing\n";
 
 /* Takes "--opt VALUE" for an optional-argument option when VALUE looks like one. */
 static const char *optional_value(int argc, char **argv, const char *(*looks)(const char *))
@@ -198,6 +202,9 @@ static int parse_alloc_args(const char *cmd, int argc, char **argv, const char *
 		case OPT_TO:
 			ret = cli_parse_node(cmd, "--to", optarg, &a->to_node);
 			a->have_to = 1;
+			break;
+		case OPT_DRY_RUN:
+			a->dry_run = 1;
 			break;
 		default:
 			return cli_usage_error(cmd, "unknown or incomplete option '%s'",
@@ -354,6 +361,15 @@ static int run_block_cmd(const char *cmd, int reserve, int argc, char **argv, co
 		return ret < 0 ? 0 : ret;
 	if (!reserve && !strcmp(cmd, "query"))
 		a.touch = 1;
+	if (a.dry_run) {
+		char nodes[64];
+
+		printf("%s size=%llu order=%u policy=%s node=%d nodes=%s flags=0x%x\n", cmd,
+		       (unsigned long long)a.o.size, a.o.order, nb_policy_name(a.o.policy), a.o.node,
+		       a.o.nodemask == NB_NODES_ALL ? "all" :
+		       cli_format_nodemask(a.o.nodemask, nodes, sizeof(nodes)), a.o.flags);
+		return 0;
+	}
 	if (cli_open(cmd, &h))
 		return 1;
 	ret = reserve ? nb_reserve(h, &a.o, &b) : nb_alloc(h, &a.o, &b);
