@@ -104,6 +104,27 @@ TEST_F(PcpTest, Low4GBypassesCaches)
 
 /* Threads on different simulated CPUs allocate, tag, hand blocks to each other and free, all
  * released by one barrier. Tags in the frames catch any block handed out twice. */
+/* A block a stress thread holds, and the tag it wrote into each of its frames. */
+struct Held {
+	nb_u64 pfn;
+	unsigned order;
+	nb_u64 tag;
+};
+
+void Tag(const Held &h)
+{
+	for (nb_u64 i = 0; i < (nb_u64(1) << h.order); i++)
+		*static_cast<nb_u64 *>(sim::FrameAddr(h.pfn + i)) = h.tag + i;
+}
+
+bool Tagged(const Held &h)
+{
+	for (nb_u64 i = 0; i < (nb_u64(1) << h.order); i++)
+		if (*static_cast<nb_u64 *>(sim::FrameAddr(h.pfn + i)) != h.tag + i)
+			return false;
+	return true;
+}
+
 template <typename Config> class PcpStress : public ConfigTest<Config> {};
 using StressConfigs = ::testing::Types<TwoNodes, FourNodesHoles>;
 TYPED_TEST_SUITE(PcpStress, StressConfigs);
@@ -115,13 +136,14 @@ TYPED_TEST(PcpStress, BarrierStartedThreads)
 	std::atomic<int> ready{0};
 	std::atomic<bool> go{false};
 	std::mutex mu;
-	std::vector<std::pair<nb_u64, unsigned>> shared; /* handed between threads */
+	std::vector<Held> shared; /* handed between threads */
 	std::atomic<int> errors{0};
 	unsigned cpus = sim::CpuCount();
 	auto body = [&](int id) {
 		sim::SetCpu(static_cast<unsigned>(id) % cpus);
 		std::mt19937 rng(static_cast<unsigned>(id) * 7919u);
-		std::vector<std::pair<nb_u64, unsigned>> mine;
+		std::vector<Held> mine;
+		nb_u64 seq = 0;
 		ready++;
 		while (!go.load())
 			std::this_thread::yield();
@@ -137,15 +159,17 @@ TYPED_TEST(PcpStress, BarrierStartedThreads)
 				if (nb_alloc(this->core, k, &pol, rng() % 8 == 0 ? NB_AF_NOCACHE : 0,
 					     NB_CTX_ATOMIC, &pfn, nullptr) != 0)
 					continue;
-				auto *tag = static_cast<nb_u64 *>(sim::FrameAddr(pfn));
-				*tag = pfn ^ 0x5a5a;
-				mine.push_back({pfn, k});
+				/* Owner and sequence in every frame: a block handed out twice, or
+				 * overlapping another, is overwritten by its second owner. */
+				Held h{pfn, k, (nb_u64(id) << 48) | ++seq};
+				Tag(h);
+				mine.push_back(h);
 			} else if (r < 7) {
 				std::lock_guard<std::mutex> g(mu);
 				shared.push_back(mine.back());
 				mine.pop_back();
 			} else {
-				std::pair<nb_u64, unsigned> b;
+				Held b;
 				if (r == 9) {
 					std::lock_guard<std::mutex> g(mu);
 					if (shared.empty())
@@ -156,14 +180,14 @@ TYPED_TEST(PcpStress, BarrierStartedThreads)
 					b = mine.back();
 					mine.pop_back();
 				}
-				if (*static_cast<nb_u64 *>(sim::FrameAddr(b.first)) != (b.first ^ 0x5a5a))
+				if (!Tagged(b))
 					errors++;
-				if (nb_buddy_free(this->core, b.first, b.second) != 0)
+				if (nb_buddy_free(this->core, b.pfn, b.order) != 0)
 					errors++;
 			}
 		}
 		for (auto &b : mine)
-			if (nb_buddy_free(this->core, b.first, b.second) != 0)
+			if (nb_buddy_free(this->core, b.pfn, b.order) != 0)
 				errors++;
 	};
 	std::vector<std::thread> th;
@@ -190,7 +214,7 @@ TYPED_TEST(PcpStress, BarrierStartedThreads)
 	done = true;
 	reader.join();
 	for (auto &b : shared)
-		EXPECT_EQ(0, nb_buddy_free(this->core, b.first, b.second));
+		EXPECT_EQ(0, nb_buddy_free(this->core, b.pfn, b.order));
 	EXPECT_EQ(0, errors.load());
 	this->ExpectPristine();
 }
