@@ -51,6 +51,38 @@ protected:
 		return p;
 	}
 
+	/*
+	 * The node a policy must try first, from the topology alone (numactl's rules): the CPU's
+	 * node for LOCAL (the first node with memory when the CPU has none), PREFERRED's node,
+	 * INTERLEAVE's turn (a fresh policy's first turn: the mask's lowest node with memory), each
+	 * the nearest node with memory to it; BIND the nearest allowed node to the CPU's.
+	 */
+	int StartNode(const nb_policy &p, unsigned cpu) {
+		nb_u64 mem = 0;
+		for (const nb_region &r : sim::Current().regions)
+			mem |= 1ull << r.node;
+		int local = nb_env_cpu_node(cpu);
+		int from = local >= 0 ? local : __builtin_ctzll(mem);
+		nb_u64 allowed = mem;
+		if (p.mode == NB_POLICY_PREFERRED && p.node >= 0)
+			from = p.node;
+		else if (p.mode == NB_POLICY_BIND)
+			allowed &= p.nodemask;
+		else if (p.mode == NB_POLICY_INTERLEAVE && (p.nodemask & mem))
+			from = __builtin_ctzll(p.nodemask & mem);
+		int best = -1, best_d = 1 << 30;
+		for (unsigned n = 0; n < this->Nodes(); n++) {
+			if (!((allowed >> n) & 1))
+				continue;
+			int d = static_cast<int>(n) == from ? -1 : nb_env_node_distance(from, static_cast<int>(n));
+			if (d < best_d) {
+				best = static_cast<int>(n);
+				best_d = d;
+			}
+		}
+		return best;
+	}
+
 	void CheckAccounting() {
 		std::vector<nb_u64> used(this->Nodes(), 0);
 		for (auto &e : out_)
@@ -65,7 +97,8 @@ protected:
 		rng_.seed(seed);
 		unsigned nodes = this->Nodes();
 		for (int i = 0; i < ops; i++) {
-			sim::SetCpu(static_cast<unsigned>(rng_() % sim::CpuCount()));
+			unsigned cpu = static_cast<unsigned>(rng_() % sim::CpuCount());
+			sim::SetCpu(cpu);
 			unsigned r = rng_() % 100;
 			if (r < 45 || out_.empty()) {
 				unsigned order = rng_() % 4 == 0 ? static_cast<unsigned>(rng_() % 11)
@@ -82,6 +115,11 @@ protected:
 					}
 					if (flags & NB_AF_LOW4G) {
 						ASSERT_LE(pfn + (1ull << order), NB_LOW_LIMIT_PFN);
+					} else if (int start = StartNode(pol, cpu); node != start) {
+						/* Elsewhere only when the policy's first node had no room. */
+						ASSERT_LT(this->Stats(start).largest_free_order, static_cast<int>(order))
+							<< "policy " << pol.mode << " got node " << node
+							<< " though node " << start << " had room";
 					}
 					ASSERT_EQ(0u, pfn & ((1ull << order) - 1));
 					Add(pfn, {1ull << order, static_cast<int>(order), node});
