@@ -25,16 +25,31 @@ esac
 kver=${KVER:-$(scripts/kver.sh)}
 ko=${KO:-$root/build/module/$kver/numabuddy.ko}
 out=$root/build/bench
-passed=0 failed=0
+. scripts/summary.sh
 t_start=$(date +%s)
 
 pass() { echo "NB-TEST-PASS $1"; passed=$((passed + 1)); }
 fail() { echo "NB-TEST-FAIL $1 ${2:-failed}"; failed=$((failed + 1)); }
 finish() {
 	echo "bench: $(($(date +%s) - t_start)) s wall"
-	echo "$passed passed, $failed failed"
-	[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
+	summary_line
+	summary_ok
 	exit
+}
+
+# counted LABEL CMD...: as summary.sh's, but the bench keeps each run's whole output in
+# $out/LABEL.out (bench-report.py reads it) and shows only the test lines.
+counted() {
+	local label=$1 line
+	shift
+	echo "=== $label"
+	"$@" 2>&1 | tee "$out/$label.out" | grep -E 'NB-TEST-FAIL|^(PASS|FAIL|SKIP) |passed,'
+	line=$(grep -E "$NB_SUMMARY_RE" "$out/$label.out" | tail -n 1)
+	if [ -z "$line" ]; then
+		fail "$label:harness" "no summary line (see $out/$label.out)"
+		return
+	fi
+	summary_add "$line"
 }
 
 # The module and library (the Makefile's bench target has built them already: no-ops then).
@@ -45,20 +60,6 @@ make -s -C userspace/bench BUILD="$out" || { fail build "make -C userspace/bench
 mkdir -p "$out"
 rm -f "$out"/*.json
 
-# counted LABEL CMD...: run a command ending in "N passed, N failed"; add to the totals.
-counted() {
-	local label=$1 line p f
-	shift
-	echo "=== $label"
-	"$@" 2>&1 | tee "$out/$label.out" | grep -E 'NB-TEST-FAIL|^(PASS|FAIL|SKIP) |passed,'
-	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out/$label.out" | tail -n 1)
-	if [ -z "$line" ]; then
-		fail "$label:harness" "no summary line (see $out/$label.out)"
-		return
-	fi
-	p=${line%% passed*}; f=${line#*, }; f=${f%% failed*}
-	passed=$((passed + p)); failed=$((failed + f))
-}
 
 # extract LOG PREFIX: the JSON blocks of a serial log into $out/PREFIX-NAME.json (validated).
 extract() {
@@ -112,18 +113,14 @@ for run in main noinit; do
 	done < <(extract "$out/vm-$run.log" "")
 done
 
-# The hosted mm_core bench (tests/Makefile), when its source exists.
-if [ -f userspace/bench/core_bench.cpp ] && grep -q '^bench:' tests/Makefile; then
-	core_flags="--benchmark_out=$out/core.json --benchmark_out_format=json"
-	[ "$smoke" = 1 ] && core_flags="$core_flags --benchmark_min_time=0.001"
-	if make -s -C tests bench BENCH_FLAGS="$core_flags" >"$out/core.out" 2>&1 && [ -s "$out/core.json" ]; then
-		pass core-bench
-	else
-		tail -n 20 "$out/core.out"
-		fail core-bench "see $out/core.out"
-	fi
+# The hosted mm_core bench (tests/Makefile).
+core_flags="--benchmark_out=$out/core.json --benchmark_out_format=json"
+[ "$smoke" = 1 ] && core_flags="$core_flags --benchmark_min_time=0.001"
+if make -s -C tests bench BENCH_FLAGS="$core_flags" >"$out/core.out" 2>&1 && [ -s "$out/core.json" ]; then
+	pass core-bench
 else
-	echo "NB-TEST-SKIP core-bench userspace/bench/core_bench.cpp not there yet"
+	tail -n 20 "$out/core.out"
+	fail core-bench "see $out/core.out"
 fi
 
 # Debian's python3 (python3-matplotlib), not whatever python3 comes first in PATH.

@@ -13,6 +13,7 @@
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+. scripts/summary.sh
 kver=${KVER:-$(scripts/kver.sh)}
 ko=${KO:-$root/build/module/$kver/numabuddy.ko}
 vmbin=$root/build/vm-bin
@@ -45,12 +46,12 @@ append+="${NB_FUZZ_APPEND:+ $NB_FUZZ_APPEND}"
 echo "fuzz: $label run, seed $seed, $ops operations or $seconds s, log $log"
 start=$(date +%s)
 out=$(tests/vm/run.sh --kver "$kver" --topology 4node --timeout "$timeout" --log "$log" \
-	--ko "$ko" --bin "$vmbin/nb_fuzz" --suite tests/vmsuite/fuzz.sh --append "$append" 2>&1)
+	--ko "$ko" --bin "$vmbin/nb_fuzz" --kmod brd --suite tests/vmsuite/fuzz.sh --append "$append" 2>&1)
 rc=$?
 # Everything but run.sh's closing count, then the fuzzer's own summary, then the count last.
-echo "$out" | grep -vE '^[0-9]+ passed, [0-9]+ failed$'
+echo "$out" | grep -vE "$NB_SUMMARY_RE"
 echo "fuzz: wall $(($(date +%s) - start)) s; $(grep -a 'nb_fuzz: seed=.*elapsed' "$log" | tr -d '\r')"
-summary=$(echo "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n 1)
+summary=$(echo "$out" | grep -E "$NB_SUMMARY_RE" | tail -n 1)
 echo "${summary:-0 passed, 1 failed}"
 [ -n "$summary" ] || rc=1
 exit "$rc"

@@ -6,7 +6,7 @@
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-passed=0 failed=0
+. scripts/summary.sh
 for flavour in ${FLAVOURS:-default 6.12 6.12-rt}; do
 	[ "$flavour" = default ] && arg= || arg=$flavour
 	kver=$(scripts/kver.sh $arg) || { echo "NB-TEST-FAIL kernel-$flavour not installed"; failed=$((failed + 1)); continue; }
@@ -16,13 +16,8 @@ for flavour in ${FLAVOURS:-default 6.12 6.12-rt}; do
 		failed=$((failed + 1))
 		continue
 	fi
-	out=$(KVER=$kver NB_EXTRA_KERNELS= NB_SKIP_SELFTEST=1 NB_SKIP_BENCH=1 scripts/test-vm.sh 2>&1)
-	echo "$out" | grep -vE '^[0-9]+ passed, [0-9]+ failed$'
-	line=$(echo "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n 1)
-	echo "##### $flavour: ${line:-no summary}"
-	[ -n "$line" ] || { failed=$((failed + 1)); continue; }
-	p=${line%% passed*}; f=${line#*, }; f=${f%% failed*}
-	passed=$((passed + p)); failed=$((failed + f))
+	counted "$flavour" env KVER="$kver" NB_EXTRA_KERNELS= NB_SKIP_SELFTEST=1 NB_SKIP_BENCH=1 \
+		scripts/test-vm.sh
 done
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
+summary_line
+summary_ok

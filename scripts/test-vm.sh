@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test-vm.sh - the VM half of `make test`: the harness self-test, the suite on every topology,
 # and the DKMS-built module. Needs `make module userspace` first (the Makefile does that).
-# Prints every test line and closes with one "N passed, N failed" line over all runs.
+# Prints every test line and closes with one summary line over all runs (scripts/summary.sh).
 #
 #   TOPOLOGIES="2node 4node cpuless"  which topologies to boot
 #   NB_EXTRA_KERNELS="6.12 6.12-rt"    Debian kernel flavours that also get a 2node smoke run
@@ -14,28 +14,9 @@ kver=${KVER:-$(scripts/kver.sh)}
 topologies=${TOPOLOGIES:-2node 4node cpuless}
 ko=${KO:-$root/build/module/$kver/numabuddy.ko}
 vmbin=$root/build/vm-bin
-passed=0 failed=0
+. scripts/summary.sh
 
 make -s -C tests/vmsuite BUILD="$vmbin" || exit 1
-
-# counted LABEL CMD... : run a command that ends with "N passed, N failed"; add to the totals.
-counted() {
-	local label=$1 out
-	shift
-	echo "=== $label"
-	out=$("$@" 2>&1)
-	echo "$out" | grep -vE '^[0-9]+ passed, [0-9]+ failed$'
-	local line p f
-	line=$(echo "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n 1)
-	if [ -z "$line" ]; then
-		echo "NB-TEST-FAIL $label:harness no summary line"
-		failed=$((failed + 1))
-		return
-	fi
-	p=${line%% passed*}; f=${line#*, }; f=${f%% failed*}
-	echo "--- $label: $line"
-	passed=$((passed + p)); failed=$((failed + f))
-}
 
 # payload KO [SUITE]: the module, the in-VM test programs, the static CLI and library test.
 payload() {
@@ -126,5 +107,5 @@ if [ -z "${NB_SKIP_BENCH:-}" ]; then
 	counted bench-smoke scripts/bench.sh --smoke
 fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
+summary_line
+summary_ok

@@ -14,6 +14,8 @@
 #   --log FILE       serial log (default build/vm/<topology>-<kver>.log)
 #   --append STR     extra kernel command line
 #   --allow REGEX    ignore kernel-log lines matching REGEX (known-benign); repeatable
+#   --allow-skip RE  a case whose name matches RE may skip; any other NB-TEST-SKIP fails the
+#                    run (a case that did not run proves nothing); repeatable
 #   --verbose        stream the console while it runs
 #   --bzimage        boot /boot/vmlinuz-VER itself. By default run.sh boots the ELF vmlinux
 #                    inside it (extracted once to build/vm/vmlinux-VER) through QEMU's PVH
@@ -22,7 +24,7 @@
 #
 # Exit status 0 only when the VM reached NB-VM-END in time, printed at least one
 # NB-TEST-PASS, no NB-TEST-FAIL, and the log has no line matching bad-patterns.txt.
-# The last line printed is always "N passed, N failed"; harness-level failures (timeout,
+# The last line printed is always the summary line (scripts/summary.sh); harness-level failures (timeout,
 # kernel splat, missing end marker, no tests) are counted as failed tests named vm:*.
 set -uo pipefail
 
@@ -33,7 +35,7 @@ root=$(cd "$here/../.." && pwd)
 usage() { sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 die() { echo "run.sh: $*" >&2; exit 2; }
 
-topo='' kver=${KVER:-} timeout=300 initrd='' log='' append='' verbose=0 bzimage=0 allows=() mkargs=()
+topo='' kver=${KVER:-} timeout=300 initrd='' log='' append='' verbose=0 bzimage=0 allows=() skips_ok=() mkargs=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--topology) topo=$2; shift 2;;
@@ -43,6 +45,7 @@ while [ $# -gt 0 ]; do
 	--log) log=$2; shift 2;;
 	--append) append=$2; shift 2;;
 	--allow) allows+=("$2"); shift 2;;
+	--allow-skip) skips_ok+=("$2"); shift 2;;
 	--verbose|-v) verbose=1; shift;;
 	--bzimage) bzimage=1; shift;;
 	--suite|--ko|--bin|--file|--kmod) mkargs+=("$1" "$2"); shift 2;;
@@ -153,14 +156,24 @@ elapsed=$(echo "$(date +%s.%N) - $start" | bc)
 
 # Judge a CR-free copy: the serial console ends lines with \r\n.
 clean=$(tr -d '\r' <"$log")
-passed=0 failed=0
+. "$root/scripts/summary.sh"
 fail() { echo "FAIL $*"; failed=$((failed + 1)); }
+# skip_allowed NAME: the run was told this case may skip.
+skip_allowed() {
+	local re
+	for re in "${skips_ok[@]}"; do [[ "$1" =~ $re ]] && return 0; done
+	return 1
+}
 
 while IFS= read -r line; do
 	case "$line" in
 	NB-TEST-PASS\ *) echo "PASS ${line#NB-TEST-PASS }"; passed=$((passed + 1));;
 	NB-TEST-FAIL\ *) fail "${line#NB-TEST-FAIL }";;
-	NB-TEST-SKIP\ *) echo "SKIP ${line#NB-TEST-SKIP }";;
+	NB-TEST-SKIP\ *)
+		line=${line#NB-TEST-SKIP }
+		echo "SKIP $line"
+		skipped=$((skipped + 1))
+		skip_allowed "${line%% *}" || fail "vm:required-skip ${line%% *} did not run: ${line#* }";;
 	esac
 done < <(grep -o 'NB-TEST-\(PASS\|FAIL\|SKIP\) .*' <<<"$clean")
 
@@ -185,5 +198,5 @@ grep -q '^NB-VM-END$' <<<"$clean" || fail "vm:no-end-marker NB-VM-END never prin
 uptime=$(sed -n 's/^NB-VM-UPTIME //p' <<<"$clean" | tail -n1)
 printf 'vm: wall %.1fs (QEMU start to exit), guest uptime at end %ss\n' "$elapsed" "${uptime:-?}"
 echo "vm: log $log"
-echo "$passed passed, $failed failed"
+summary_line
 [ "$failed" -eq 0 ]

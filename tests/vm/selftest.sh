@@ -4,6 +4,8 @@
 #   hang     a suite that never ends             -> run fails on the timeout, in time
 #   pass     one passing test                    -> run passes with "1 passed, 0 failed"
 #   fail     one NB-TEST-FAIL line               -> run fails with "1 passed, 1 failed"
+#   skip     a pass and a skip                   -> run fails with "1 passed, 1 failed, 1 skipped"
+#   skipok   the same with --allow-skip          -> run passes with "1 passed, 0 failed, 1 skipped"
 #   empty    a suite that reports nothing        -> run fails (zero tests)
 #   nosuite  an initramfs without /suite.sh      -> says so, still ends, run fails (zero tests)
 #   crash1   QEMU itself dies of SIGSEGV once    -> booted again, says so, run passes
@@ -76,6 +78,15 @@ else bad pass "run.sh exit $rc, last line '$(last_line)'"; fi
 run_case fail 'nb_pass fine; nb_fail deliberate "selftest failure"' --timeout 120 --suite "$work/fail.sh"
 if [ "$rc" -ne 0 ] && [ "$(last_line)" = "1 passed, 1 failed" ]; then ok fail
 else bad fail "run.sh exit $rc, last line '$(last_line)'"; fi
+
+run_case skip 'nb_pass fine; nb_skip wanted "cannot run here"' --timeout 120 --suite "$work/skip.sh"
+if [ "$rc" -ne 0 ] && [ "$(last_line)" = "1 passed, 1 failed, 1 skipped" ] &&
+   grep -q 'FAIL vm:required-skip wanted' <<<"$outp"; then ok skip
+else bad skip "run.sh exit $rc, last line '$(last_line)'; a skipped case was not a failure"; fi
+run_case skipok 'nb_pass fine; nb_skip wanted "cannot run here"' --timeout 120 \
+	--suite "$work/skipok.sh" --allow-skip '^want'
+if [ "$rc" -eq 0 ] && [ "$(last_line)" = "1 passed, 0 failed, 1 skipped" ]; then ok skipok
+else bad skipok "run.sh exit $rc, last line '$(last_line)'"; fi
 
 run_case empty 'echo "this suite reports nothing"' --timeout 120 --suite "$work/empty.sh"
 if [ "$rc" -ne 0 ] && grep -q 'FAIL vm:no-tests' <<<"$outp"; then ok empty
