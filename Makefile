@@ -37,7 +37,7 @@ module: deps
 
 ## check-symbols the C++ core, linked alone, may only need env functions and mem*
 check-symbols:
-	@scripts/check-core-symbols.sh $(MODDIR)/mm_core
+	@scripts/check-cxx-object.sh --core $(MODDIR)/mm_core
 
 ## userspace     libnumabuddy, the numabuddy CLI, and the in-VM test programs
 userspace: deps

@@ -1,20 +1,44 @@
 #!/bin/sh
-# check-cxx-object.sh NM OBJDUMP FILE.o - fail if a C++ object of mm_core could misbehave in the
-# kernel: constructor/destructor tables (the 6.1 module loader ignores .init_array, so a global
-# constructor would silently never run) or an undefined symbol the kernel does not provide.
-# Allowed: env.h functions (nb_env_*), other mm_core objects (nb_*, namespace nb = _ZN2nb /
-# _ZNK2nb), mem* and the hooks the kernel's own flags make the compiler emit.
-nm=$1 objdump=$2 obj=$3
+# check-cxx-object.sh - mm_core's C++ objects must be safe in the kernel: no constructor or
+# destructor tables (the 6.1 module loader ignores .init_array, so a global constructor would
+# silently never run), and nothing from outside but env.h (nb_env_*), mem*, and the hooks the
+# kernel's own compiler flags emit (stack protector, fentry, retpoline/return thunks). The one
+# allow-list for Kbuild, the top Makefile and the hosted freestanding build.
+#
+#   check-cxx-object.sh NM OBJDUMP FILE.o   one object as Kbuild builds it; it may also use
+#                                           other mm_core objects (nb_*, namespace nb)
+#   check-cxx-object.sh --core OBJ|DIR...   all of mm_core linked into one object: env and
+#                                           mem* only (DIR: every *.o in it)
+hooks='memcpy|memset|memmove|__stack_chk_fail|__fentry__|__x86_return_thunk|__x86_indirect_thunk_[a-z0-9]+|__x86_indirect_call_thunk_[a-z0-9]+'
 status=0
-bad_sections=$($objdump -h "$obj" | awk '{print $2}' | grep -E '^\.(init_array|fini_array|ctors|dtors)' || true)
-if [ -n "$bad_sections" ]; then
-	echo "$obj: constructor/destructor tables are not allowed: $bad_sections" >&2
-	status=1
+
+# check OBJ ALLOWED-REGEX: tables and undefined symbols of one object.
+check() {
+	tables=$($objdump -h "$1" | awk '{print $2}' | grep -E '^\.(init_array|fini_array|ctors|dtors)' || true)
+	if [ -n "$tables" ]; then
+		echo "$1: constructor/destructor tables are not allowed: $tables" >&2
+		status=1
+	fi
+	bad=$($nm -u "$1" | awk '{print $2}' | grep -vE "^($2)$" || true)
+	if [ -n "$bad" ]; then
+		echo "$1: references symbols outside env.h, mm_core and mem*:" $bad >&2
+		status=1
+	fi
+}
+
+if [ "$1" = --core ]; then
+	shift
+	nm=nm objdump=objdump
+	objs=$(for a in "$@"; do if [ -d "$a" ]; then ls "$a"/*.o 2>/dev/null; else echo "$a"; fi; done)
+	[ -n "$objs" ] || { echo "check-cxx-object: no mm_core objects in $*" >&2; exit 1; }
+	tmp=$(mktemp --suffix=.o)
+	trap 'rm -f "$tmp"' EXIT
+	ld -r -o "$tmp" $objs
+	check "$tmp" "nb_env_[a-z_]+|$hooks"
+	[ "$status" -eq 0 ] &&
+		echo "check-cxx-object: mm_core needs only:" $(nm -u "$tmp" | awk '{print $2}' | sort -u)
+	exit $status
 fi
-bad_syms=$($nm -u "$obj" | awk '{print $2}' | grep -vE \
-	'^(nb_[A-Za-z0-9_]+|_ZN2nb.*|_ZNK2nb.*|memcpy|memset|memmove|__stack_chk_fail|__fentry__|__x86_return_thunk|__x86_indirect_thunk_[a-z0-9]+|__x86_indirect_call_thunk_[a-z0-9]+)$' || true)
-if [ -n "$bad_syms" ]; then
-	echo "$obj: references symbols outside env/mm_core/mem*:" $bad_syms >&2
-	status=1
-fi
+nm=$1 objdump=$2
+check "$3" "nb_[A-Za-z0-9_]+|_ZN2nb.*|_ZNK2nb.*|$hooks"
 exit $status
