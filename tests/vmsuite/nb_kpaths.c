@@ -32,7 +32,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../uapi/numabuddy.h"
+#include "nb_test.h"
 
 #define KiB 1024ULL
 #define MiB (1024 * KiB)
@@ -41,9 +41,6 @@
 
 static int failures;
 
-#define PASS(...) do { printf("NB-TEST-PASS "); printf(__VA_ARGS__); printf("\n"); } while (0)
-#define FAIL(...) do { printf("NB-TEST-FAIL "); printf(__VA_ARGS__); printf("\n"); \
-	failures++; } while (0)
 
 struct block {
 	int fd;
@@ -110,7 +107,7 @@ static void block_free(struct block *b)
 		munmap(b->p, b->size);
 	b->p = NULL;
 	if (ioctl(b->fd, NB_IOC_FREE, &f))
-		FAIL("free-%s errno %d", size_name(b->size), errno);
+		FAILF("free-%s errno %d", size_name(b->size), errno);
 }
 
 /* A mapped block whose first two pages hold c; exits on failure (nothing else can run). */
@@ -121,7 +118,7 @@ static void block_new(int fd, uint64_t size, unsigned char c, struct block *b)
 	if (!err)
 		err = block_map(b);
 	if (err) {
-		FAIL("setup-%s alloc/map: %s", size_name(size), strerror(-err));
+		FAILF("setup-%s alloc/map: %s", size_name(size), strerror(-err));
 		exit(1);
 	}
 	memset(b->p, c, 2 * PAGE);
@@ -153,7 +150,7 @@ static void test_vmsplice(uint64_t size, int hold)
 		hold = 0;
 	block_new(fd, size, 'A', &b);
 	if (pipe(pfd)) {
-		FAIL("vmsplice-%s pipe: %s", sz, strerror(errno));
+		FAILF("vmsplice-%s pipe: %s", sz, strerror(errno));
 		return;
 	}
 	struct iovec iov = { .iov_base = b.p, .iov_len = PAGE };
@@ -161,9 +158,9 @@ static void test_vmsplice(uint64_t size, int hold)
 
 	if (n < 0) {
 		if (errno == EFAULT)
-			PASS("vmsplice-%s refused (EFAULT)", sz);
+			PASSF("vmsplice-%s refused (EFAULT)", sz);
 		else
-			FAIL("vmsplice-%s errno %d, want EFAULT or success", sz, errno);
+			FAILF("vmsplice-%s errno %d, want EFAULT or success", sz, errno);
 		block_free(&b);
 		goto out;
 	}
@@ -179,13 +176,13 @@ static void test_vmsplice(uint64_t size, int hold)
 		}
 	}
 	if (read(pfd[0], buf, PAGE) != PAGE)
-		FAIL("vmsplice-%s pipe read: %s", sz, strerror(errno));
+		FAILF("vmsplice-%s pipe read: %s", sz, strerror(errno));
 	else if (!all_are(buf, PAGE, 'A'))
-		FAIL("vmsplice-%s the pipe shows %s data after FREE (frame %s)", sz,
+		FAILF("vmsplice-%s the pipe shows %s data after FREE (frame %s)", sz,
 		     memcmp(buf, "SECRET", 6) ? "foreign" : "another file's",
 		     reused ? "reallocated" : "not reallocated");
 	else
-		PASS("vmsplice-%s pinned, pipe kept the block's data (frame %s)", sz,
+		PASSF("vmsplice-%s pinned, pipe kept the block's data (frame %s)", sz,
 		     reused ? "reused" : "held back");
 	for (int i = 0; i < n_other; i++)
 		block_free(&other[i]);
@@ -218,9 +215,9 @@ static void test_process_vm_readv(uint64_t size)
 	waitpid(pid, &status, 0);
 	status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 	if (status == 10 || status == 11)
-		PASS("process_vm_readv-%s %s", sz, status == 10 ? "refused (EFAULT)" : "read the block");
+		PASSF("process_vm_readv-%s %s", sz, status == 10 ? "refused (EFAULT)" : "read the block");
 	else
-		FAIL("process_vm_readv-%s child status %d (12: other errno, 13: wrong data)", sz, status);
+		FAILF("process_vm_readv-%s child status %d (12: other errno, 13: wrong data)", sz, status);
 	block_free(&b);
 	close(fd);
 }
@@ -234,7 +231,7 @@ static void test_io_uring(uint64_t size)
 	struct block b;
 
 	if (ring < 0) {
-		FAIL("io_uring-%s setup: %s", sz, strerror(errno));
+		FAILF("io_uring-%s setup: %s", sz, strerror(errno));
 		close(fd);
 		return;
 	}
@@ -243,9 +240,9 @@ static void test_io_uring(uint64_t size)
 	long r = syscall(__NR_io_uring_register, ring, IORING_REGISTER_BUFFERS, &iov, 1);
 
 	if (r < 0 && errno == EFAULT)
-		PASS("io_uring-register-%s refused (EFAULT)", sz);
+		PASSF("io_uring-register-%s refused (EFAULT)", sz);
 	else
-		FAIL("io_uring-register-%s returned %ld errno %d: a long-term pin of pool memory", sz,
+		FAILF("io_uring-register-%s returned %ld errno %d: a long-term pin of pool memory", sz,
 		     r, r < 0 ? errno : 0);
 	close(ring);
 	block_free(&b);
@@ -261,7 +258,7 @@ static void test_odirect(uint64_t size)
 	void *src;
 
 	if (disk < 0) {
-		FAIL("odirect-%s /dev/ram0: %s (smoke.sh loads brd)", sz, strerror(errno));
+		FAILF("odirect-%s /dev/ram0: %s (smoke.sh loads brd)", sz, strerror(errno));
 		return;
 	}
 	if (posix_memalign(&src, PAGE, PAGE)) {
@@ -270,17 +267,17 @@ static void test_odirect(uint64_t size)
 	}
 	memset(src, 'R', PAGE);
 	if (pwrite(disk, src, PAGE, 0) != PAGE)
-		FAIL("odirect-%s seed the disk: %s", sz, strerror(errno));
+		FAILF("odirect-%s seed the disk: %s", sz, strerror(errno));
 	fd = dev_open();
 	block_new(fd, size, 'D', &b);
 	ssize_t n = pread(disk, b.p, PAGE, 0);
 
 	if (n < 0 && errno == EFAULT)
-		PASS("odirect-%s refused (EFAULT)", sz);
+		PASSF("odirect-%s refused (EFAULT)", sz);
 	else if (n == PAGE && all_are(b.p, PAGE, 'R'))
-		PASS("odirect-%s read into the block", sz);
+		PASSF("odirect-%s read into the block", sz);
 	else
-		FAIL("odirect-%s pread returned %zd errno %d", sz, n, n < 0 ? errno : 0);
+		FAILF("odirect-%s pread returned %zd errno %d", sz, n, n < 0 ? errno : 0);
 	block_free(&b);
 	close(fd);
 	close(disk);
@@ -300,18 +297,18 @@ static void test_move_pages(uint64_t size, int other_node)
 	long r = syscall(__NR_move_pages, 0, 1, &page, NULL, &status, 0);
 
 	if (r == 0 && (status == 0 || (status < 0 && status > -4096)))
-		PASS("move_pages-query-%s status %d", sz, status);
+		PASSF("move_pages-query-%s status %d", sz, status);
 	else
-		FAIL("move_pages-query-%s returned %ld status %d errno %d (frame on node 0)", sz, r,
+		FAILF("move_pages-query-%s returned %ld status %d errno %d (frame on node 0)", sz, r,
 		     status, errno);
 	uint64_t phys = block_phys(&b);
 
 	status = 99;
 	r = syscall(__NR_move_pages, 0, 1, &page, &node, &status, 0);
 	if (block_phys(&b) == phys && all_are(b.p, 2 * PAGE, 'E') && (r != 0 || status < 0))
-		PASS("move_pages-move-%s left the frame (returned %ld status %d)", sz, r, status);
+		PASSF("move_pages-move-%s left the frame (returned %ld status %d)", sz, r, status);
 	else
-		FAIL("move_pages-move-%s returned %ld status %d; frame or data changed", sz, r,
+		FAILF("move_pages-move-%s returned %ld status %d; frame or data changed", sz, r,
 		     status);
 	block_free(&b);
 	close(fd);
@@ -374,57 +371,57 @@ static void test_gib_surgery(void)
 	int rt = uname(&u) == 0 && strstr(u.version, "PREEMPT_RT");
 
 	if (ioctl(fd, NB_IOC_WALK, &w) || w.level != (rt ? NB_WALK_PTE : NB_WALK_PUD))
-		FAIL("gib-mapped-by-pud level %u (%s kernel)", w.level, rt ? "RT" : "THP");
+		FAILF("gib-mapped-by-pud level %u (%s kernel)", w.level, rt ? "RT" : "THP");
 	else
-		PASS("gib-mapped-by-%s", rt ? "pte-on-rt" : "pud");
+		PASSF("gib-mapped-by-%s", rt ? "pte-on-rt" : "pud");
 
 	/* mprotect read-only over the whole leaf, then back. */
 	if (mprotect(b.p, GiB, PROT_READ))
-		FAIL("gib-mprotect-ro: %s", strerror(errno));
+		FAILF("gib-mprotect-ro: %s", strerror(errno));
 	sig = child_signal(write_byte, b.p + 511 * MiB);
 	if (sig == SIGSEGV && marks_ok(b.p))
-		PASS("gib-mprotect-ro writes fault, data kept");
+		PASSF("gib-mprotect-ro writes fault, data kept");
 	else
-		FAIL("gib-mprotect-ro a write got signal %d, marks %s", sig, marks_ok(b.p) ? "ok" : "lost");
+		FAILF("gib-mprotect-ro a write got signal %d, marks %s", sig, marks_ok(b.p) ? "ok" : "lost");
 	if (mprotect(b.p, GiB, PROT_READ | PROT_WRITE) == 0 && child_signal(write_byte, b.p + PAGE) == 0 &&
 	    marks_ok(b.p))
-		PASS("gib-mprotect-rw");
+		PASSF("gib-mprotect-rw");
 	else
-		FAIL("gib-mprotect-rw");
+		FAILF("gib-mprotect-rw");
 
 	/* mprotect of 2 MiB inside the leaf splits the VMA in three. */
 	if (mprotect(b.p + 510 * MiB, 2 * MiB, PROT_READ))
-		FAIL("gib-mprotect-part: %s", strerror(errno));
+		FAILF("gib-mprotect-part: %s", strerror(errno));
 	sig = child_signal(write_byte, b.p + 511 * MiB);
 	if (sig == SIGSEGV && child_signal(write_byte, b.p + 512 * MiB + 8 * KiB) == 0 && marks_ok(b.p))
-		PASS("gib-mprotect-part");
+		PASSF("gib-mprotect-part");
 	else
-		FAIL("gib-mprotect-part write in the read-only part got %d", sig);
+		FAILF("gib-mprotect-part write in the read-only part got %d", sig);
 
 	/* MADV_DONTFORK on 2 MiB inside the leaf, then fork: the child has the rest only. */
 	if (madvise(b.p + 4 * MiB, 2 * MiB, MADV_DONTFORK))
-		FAIL("gib-dontfork madvise: %s", strerror(errno));
+		FAILF("gib-dontfork madvise: %s", strerror(errno));
 	sig = child_signal(read_byte, b.p + 4 * MiB);
 	int sig2 = child_signal(read_byte, b.p + 512 * MiB + 4 * KiB);
 
 	if (sig == SIGSEGV && sig2 == 0 && marks_ok(b.p))
-		PASS("gib-dontfork-fork");
+		PASSF("gib-dontfork-fork");
 	else
-		FAIL("gib-dontfork-fork child read of the DONTFORK part got %d, of the rest %d", sig, sig2);
+		FAILF("gib-dontfork-fork child read of the DONTFORK part got %d, of the rest %d", sig, sig2);
 
 	/* Partial munmap of a 2 MiB piece; the rest stays intact. */
 	if (munmap(b.p + 700 * MiB, 2 * MiB))
-		FAIL("gib-munmap-part: %s", strerror(errno));
+		FAILF("gib-munmap-part: %s", strerror(errno));
 	else if (marks_ok(b.p))
-		PASS("gib-munmap-part");
+		PASSF("gib-munmap-part");
 	else
-		FAIL("gib-munmap-part marks lost");
+		FAILF("gib-munmap-part marks lost");
 	munmap(b.p, GiB);
 
 	/* mremap a whole fresh mapping, to a GiB-aligned place and to a 2 MiB-aligned one. */
 	b.p = mmap(NULL, GiB, PROT_READ | PROT_WRITE, MAP_SHARED, fd, b.off);
 	if (b.p == MAP_FAILED) {
-		FAIL("gib-mremap mmap: %s", strerror(errno));
+		FAILF("gib-mremap mmap: %s", strerror(errno));
 		b.p = NULL;
 		block_free(&b);
 		close(fd);
@@ -437,16 +434,16 @@ static void test_gib_surgery(void)
 	unsigned char *q = mremap(b.p, GiB, GiB, MREMAP_MAYMOVE | MREMAP_FIXED, to_gib);
 
 	if (q == to_gib && marks_ok(q) && child_signal(read_byte, b.p) == SIGSEGV)
-		PASS("gib-mremap-aligned");
+		PASSF("gib-mremap-aligned");
 	else
-		FAIL("gib-mremap-aligned %p want %p", q, to_gib);
+		FAILF("gib-mremap-aligned %p want %p", q, to_gib);
 	if (q != MAP_FAILED) {
 		b.p = q;
 		q = mremap(b.p, GiB, GiB, MREMAP_MAYMOVE | MREMAP_FIXED, to_2m);
 		if (q == to_2m && marks_ok(q) && child_signal(read_byte, b.p) == SIGSEGV)
-			PASS("gib-mremap-2m-aligned");
+			PASSF("gib-mremap-2m-aligned");
 		else
-			FAIL("gib-mremap-2m-aligned %p want %p", q, to_2m);
+			FAILF("gib-mremap-2m-aligned %p want %p", q, to_2m);
 		if (q != MAP_FAILED)
 			b.p = q;
 	}
@@ -458,9 +455,9 @@ static void test_gib_surgery(void)
 	sig = child_signal(read_byte, last);
 	munmap(last, GiB);
 	if (sig == SIGBUS)
-		PASS("gib-after-free SIGBUS");
+		PASSF("gib-after-free SIGBUS");
 	else
-		FAIL("gib-after-free read got %d", sig);
+		FAILF("gib-after-free read got %d", sig);
 	munmap(area, 4 * GiB);
 	close(fd);
 }

@@ -26,7 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../uapi/numabuddy.h"
+#include "nb_test.h"
 
 #define KiB 1024ULL
 #define MiB (1024 * KiB)
@@ -35,10 +35,6 @@
 static int fd, failures;
 static struct nb_version ver;
 
-#define PASS(name) printf("NB-TEST-PASS %s\n", name)
-#define FAIL(name, ...) do { printf("NB-TEST-FAIL %s ", name); printf(__VA_ARGS__); \
-	printf("\n"); failures++; } while (0)
-#define CHECK(name, cond, ...) do { if (cond) PASS(name); else FAIL(name, __VA_ARGS__); } while (0)
 
 /* Node of a physical address per sysfs memory blocks (independent of numabuddy). */
 static int node_of_phys(uint64_t phys)

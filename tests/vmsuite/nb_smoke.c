@@ -22,13 +22,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "../../uapi/numabuddy.h"
+#include "nb_test.h"
 
 static int failures;
 
-#define PASS(name) printf("NB-TEST-PASS %s\n", name)
-#define FAIL(name, ...) do { printf("NB-TEST-FAIL %s ", name); printf(__VA_ARGS__); \
-	printf("\n"); failures++; } while (0)
 
 /* Node of a physical address, from /sys/devices/system/node/nodeN/memoryM links. */
 static int node_of_phys(uint64_t phys)

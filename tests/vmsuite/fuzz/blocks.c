@@ -69,18 +69,6 @@ void drop_block(struct block *b)
 	*b = self->blocks[--self->nblocks];
 }
 
-static uint64_t fd_bytes_total(int fd)
-{
-	uint64_t sum = 0;
-
-	for (int n = 0; n < nr_nodes; n++) {
-		struct nb_stats s = { .node = n };
-
-		if (ioctl(fd, NB_IOC_STATS, &s) == 0)
-			sum += s.fd_bytes;
-	}
-	return sum;
-}
 
 static void add_block(const struct nb_alloc *a, int reserve)
 {
@@ -361,9 +349,9 @@ void op_undo(void)
 		return;
 	memcpy(self->ro_page, &a, sizeof(a));
 	mprotect(self->ro_page, PAGE, PROT_READ);
-	before = fd_bytes_total(self->fd);
+	before = nb_test_fd_bytes(self->fd, nr_nodes);
 	err = nb_ioctl(self->fd, reserve ? NB_IOC_RESERVE : NB_IOC_ALLOC, self->ro_page);
-	after = fd_bytes_total(self->fd);
+	after = nb_test_fd_bytes(self->fd, nr_nodes);
 	if (err != EFAULT && err != ENOMEM && err != EDQUOT)
 		fail("copyout-undo", "%s into a read-only struct: %s", reserve ? "RESERVE" : "ALLOC",
 		     err ? strerror(err) : "success");

@@ -36,7 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../../uapi/numabuddy.h"
+#include "../nb_test.h"
 
 #define PAGE 4096UL
 #define MiB (1024UL * 1024)

@@ -35,15 +35,14 @@
 
 static void read_version(void)
 {
-	struct nb_version v = { 0 };
-	int fd = open(NB_DEVICE_PATH, O_RDWR);
+	struct nb_version v;
+	int err = nb_test_version(&v);
 
-	if (fd < 0 || ioctl(fd, NB_IOC_VERSION, &v)) {
+	if (err) {
 		printf("NB-TEST-FAIL fuzz-setup cannot open %s or read its version: %s\n",
-		       NB_DEVICE_PATH, strerror(errno));
+		       NB_DEVICE_PATH, strerror(err));
 		exit(1);
 	}
-	close(fd);
 	nr_nodes = v.nr_node_ids > 64 ? 64 : v.nr_node_ids;
 	max_order = v.max_order;
 	pool_nodes = v.nodes_with_pool;

@@ -229,18 +229,6 @@ void t_exit_with_blocks(void)
 static volatile sig_atomic_t got_int;
 static void on_int(int sig) { (void)sig; got_int = 1; }
 
-static uint64_t fd_bytes(int fd)
-{
-	uint64_t sum = 0;
-
-	for (int n = 0; n < nr_nodes; n++) {
-		struct nb_stats st = { .node = n };
-
-		if (ioctl(fd, NB_IOC_STATS, &st) == 0)
-			sum += st.fd_bytes;
-	}
-	return sum;
-}
 
 /*
  * A fatal signal during the zeroing of a big ALLOC must abort it (nb_space.h: -NB_EINTR, all
@@ -276,13 +264,13 @@ void t_signal_alloc(int mb)
 			_exit(0);
 		}
 		close(pfd[1]);
-		for (int i = 0; i < 2000 && !(seen = fd_bytes(fd)); i++)
+		for (int i = 0; i < 2000 && !(seen = nb_test_fd_bytes(fd, nr_nodes)); i++)
 			usleep(5000);
-		t0 = now();
+		t0 = nb_test_now();
 		kill(pid, variant == 0 ? SIGKILL : SIGINT);
 		waitpid(pid, &st, 0);
-		dt = now() - t0;
-		after = fd_bytes(fd);
+		dt = nb_test_now() - t0;
+		after = nb_test_fd_bytes(fd, nr_nodes);
 		if (read(pfd[0], r, sizeof(r)) != sizeof(r))
 			r[0] = r[1] = -1;
 		close(pfd[0]);
@@ -349,12 +337,12 @@ void t_signal_migrate(int mb)
 	sigaddset(&set, SIGUSR1);
 	sigwait(&set, &sig);
 	usleep(20000);
-	t0 = now();
+	t0 = nb_test_now();
 	kill(pid, SIGKILL);
 	waitpid(pid, &st, 0);
 	/* The copy stops between frames on a fatal signal (MIGRATE -> EINTR, the range stays
 	 * live, partly moved); the process must die promptly. */
-	printf("nb_hostile: SIGKILL during a %d MiB MIGRATE: dead %.2f s later\n", mb, now() - t0);
+	printf("nb_hostile: SIGKILL during a %d MiB MIGRATE: dead %.2f s later\n", mb, nb_test_now() - t0);
 	if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
 		/* The whole migration beat the signal: nothing was tested; again, twice as big
 		 * (the suite starts at 1/8 of the pool: 1/4, then 1/2). */
@@ -368,6 +356,6 @@ void t_signal_migrate(int mb)
 		}
 		return;
 	}
-	CHECK("signal-kill-during-migrate", WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL && now() - t0 < 10,
-	      "status %#x after %.1f s", st, now() - t0);
+	CHECK("signal-kill-during-migrate", WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL && nb_test_now() - t0 < 10,
+	      "status %#x after %.1f s", st, nb_test_now() - t0);
 }

@@ -23,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../../uapi/numabuddy.h"
+#include "../nb_test.h"
 
 #define PAGE 4096UL
 #define MiB (1024UL * 1024)
@@ -32,10 +32,6 @@
 extern int failures, nr_nodes;
 extern uint64_t pool_nodes;
 
-#define PASS(name) printf("NB-TEST-PASS %s\n", name)
-#define FAIL(name, ...) do { printf("NB-TEST-FAIL %s ", name); printf(__VA_ARGS__); \
-	printf("\n"); failures++; } while (0)
-#define CHECK(name, cond, ...) do { if (cond) PASS(name); else FAIL(name, __VA_ARGS__); } while (0)
 
 /* main.c: helpers */
 int touch(volatile char *p, int write);
@@ -45,7 +41,6 @@ int nb_alloc(int fd, uint64_t size, int policy, int node, uint32_t flags,
 int nb_free(int fd, uint64_t offset);
 int first_pool_node(void);
 int set_quota_pct(int pct);
-double now(void);
 void fill(volatile uint64_t *p, uint64_t bytes, uint64_t seed);
 int check(volatile uint64_t *p, uint64_t bytes, uint64_t seed);
 

@@ -85,14 +85,12 @@ int nb_free(int fd, uint64_t offset)
 
 static void read_version(void)
 {
-	struct nb_version v = { 0 };
-	int fd = nb_open(O_RDWR);
+	struct nb_version v;
 
-	if (ioctl(fd, NB_IOC_VERSION, &v))
+	if (nb_test_version(&v))
 		exit(2);
 	nr_nodes = v.nr_node_ids;
 	pool_nodes = v.nodes_with_pool;
-	close(fd);
 }
 
 int first_pool_node(void)
@@ -115,13 +113,6 @@ int set_quota_pct(int pct)
 	return old;
 }
 
-double now(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec + t.tv_nsec / 1e9;
-}
 
 void fill(volatile uint64_t *p, uint64_t bytes, uint64_t seed)
 {

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * nb_test.h - what the in-VM test programs share: the result lines the VM harness reads
+ * (tests/vm/run.sh), a monotonic clock, the module's version and one file's pool use.
+ * Header-only: each program is one static binary. A program defines `int failures`.
+ */
+#ifndef NB_TEST_H
+#define NB_TEST_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../uapi/numabuddy.h"
+
+#define PASS(name) printf("NB-TEST-PASS %s\n", name)
+#define FAIL(name, ...) do { printf("NB-TEST-FAIL %s ", name); printf(__VA_ARGS__); \
+	printf("\n"); failures++; } while (0)
+#define CHECK(name, cond, ...) do { if (cond) PASS(name); else FAIL(name, __VA_ARGS__); } while (0)
+/* The same, with the whole line (name and detail) as one printf format. */
+#define PASSF(...) do { printf("NB-TEST-PASS "); printf(__VA_ARGS__); printf("\n"); } while (0)
+#define FAILF(...) do { printf("NB-TEST-FAIL "); printf(__VA_ARGS__); printf("\n"); \
+	failures++; } while (0)
+
+/* Seconds on the monotonic clock. */
+static inline double nb_test_now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* NB_IOC_VERSION of a fresh file: 0 or errno. */
+static inline int nb_test_version(struct nb_version *v)
+{
+	int fd = open(NB_DEVICE_PATH, O_RDWR | O_CLOEXEC), err = 0;
+
+	memset(v, 0, sizeof(*v));
+	if (fd < 0)
+		return errno;
+	if (ioctl(fd, NB_IOC_VERSION, v))
+		err = errno;
+	close(fd);
+	return err;
+}
+
+/* Bytes file fd holds in the pools, summed over nodes 0..nr_nodes-1 (NB_IOC_STATS). */
+static inline uint64_t nb_test_fd_bytes(int fd, int nr_nodes)
+{
+	uint64_t sum = 0;
+
+	for (int n = 0; n < nr_nodes; n++) {
+		struct nb_stats s = { .node = n };
+
+		if (ioctl(fd, NB_IOC_STATS, &s) == 0)
+			sum += s.fd_bytes;
+	}
+	return sum;
+}
+
+#endif /* NB_TEST_H */
