@@ -106,7 +106,7 @@ private:
 	int GrowRanges(nb_ctx ctx) TA_EXCL(lock_);
 	int ChargeLocked(int node, u64 bytes) TA_REQ(lock_);
 	void UnchargeLocked(int node, u64 bytes) TA_REQ(lock_);
-	int Publish(Range *r, u64 align, u64 phase, nb_ctx ctx) TA_EXCL(lock_);
+	int Publish(Range *r, u64 align, u64 phase, nb_ctx ctx, u64 *offset_out) TA_EXCL(lock_);
 
 	// space_alloc.cpp
 	int AllocExtent(const Range &r, Extent *e, nb_ctx ctx) TA_EXCL(lock_);

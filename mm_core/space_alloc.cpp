@@ -240,14 +240,15 @@ int Space::Alloc(u64 bytes, const nb_policy *pol, unsigned flags, nb_ctx ctx, u6
 	} else {
 		align = LeafBytes(r->extents[0].order);
 	}
-	rc = Publish(r, align, phase, ctx);
+	u64 off;
+	rc = Publish(r, align, phase, ctx, &off);
 	TrimStash();
 	if (rc) {
 		FreeExtents(r, r->nr_extents);
 		nb_env_meta_free(r, r->meta_bytes);
 		return rc;
 	}
-	*offset_out = r->offset;
+	*offset_out = off; // not r->offset: r may already be freed by a racing FREE
 	return 0;
 }
 
@@ -273,12 +274,13 @@ int Space::Reserve(u64 bytes, const nb_policy *pol, unsigned flags, unsigned cpu
 		return -NB_ENOMEM;
 	*r = Range{0, size, flags, NB_SPACE_KIND_RESERVED, kLive, -1, p, 0, 0, sizeof(Range),
 		   nullptr};
-	rc = Publish(r, align, 0, ctx);
+	u64 off;
+	rc = Publish(r, align, 0, ctx, &off);
 	if (rc) {
 		nb_env_meta_free(r, sizeof(Range));
 		return rc;
 	}
-	u64 off = r->offset, end = r->offset + size; // r may be freed by a racing free from here on
+	u64 end = off + size; // r may be freed by a racing free from here on: never read it
 	for (u64 pos = off; !rc && (flags & NB_SPACE_POPULATE) && pos < end;) {
 		nb_space_fault_result res;
 		rc = Fault(pos, true, cpu, 18, ctx, &res);

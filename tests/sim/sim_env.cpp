@@ -32,6 +32,7 @@ std::vector<Backing> g_backing;
 std::atomic<size_t> g_meta{0};
 std::atomic<unsigned long> g_resched{0};
 std::function<void()> g_resched_hook; /* set by single-threaded tests only */
+std::function<void()> g_unlock_hook;  /* likewise */
 std::atomic<bool> g_abort{false};
 std::atomic<unsigned long> g_errors{0};
 std::mutex g_log_mu;
@@ -99,6 +100,7 @@ size_t MetaBytes() { return g_meta.load(); }
 int LockDepth() { return t_locks; }
 unsigned long ReschedCalls() { return g_resched.load(); }
 void SetReschedHook(std::function<void()> fn) { g_resched_hook = std::move(fn); }
+void SetUnlockHook(std::function<void()> fn) { g_unlock_hook = std::move(fn); }
 void SetAbort(bool on) { g_abort = on; }
 unsigned long ErrorLogs() { return g_errors.load(); }
 std::string LastLog()
@@ -173,6 +175,12 @@ void nb_env_lock_release(struct nb_env_lock *l)
 		Die("releasing a lock that is not held");
 	t_locks--;
 	s->held.store(0, std::memory_order_release);
+	static thread_local bool in_hook; /* the hook's own calls take and drop locks */
+	if (t_locks == 0 && g_unlock_hook && !in_hook) {
+		in_hook = true;
+		g_unlock_hook();
+		in_hook = false;
+	}
 }
 
 void *nb_env_meta_alloc(nb_size_t bytes, int node, enum nb_ctx ctx)
