@@ -141,6 +141,10 @@ private:
 	u32 nr_ranges_ TA_GUARDED(lock_) = 0;
 	u32 cap_ranges_ TA_GUARDED(lock_) = 0;
 	u64 cursor_ TA_GUARDED(lock_) = 0;
+	// INTERLEAVE's turn for the file's next frame, so that round robin continues across
+	// allocations as numactl's does across a task's (a per-call cursor restarted at the
+	// first node for every ALLOC). Atomic: concurrent ALLOCs take turns, not the same one.
+	u32 il_next_ = 0;
 	u64 node_bytes_[NB_MAX_NODES] TA_GUARDED(lock_) = {};
 	u64 quota_[NB_MAX_NODES] TA_GUARDED(lock_) = {};
 };
