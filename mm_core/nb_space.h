@@ -112,7 +112,8 @@ int nb_space_alloc(struct nb_space *s, nb_u64 bytes, const struct nb_policy *pol
  * HUGE_2M / HUGE_1G: the offset is aligned to that size and aligned chunks lying wholly
  * inside the range get 2 MiB / 1 GiB frames (4 KiB when none is free). POPULATE: allocate
  * every frame now, placed as if CPU `cpu` touched them in order; a MIGRATE or FREE of the
- * range by another caller (who guessed the offset) before this returns ends that early.
+ * range by another caller (who guessed the offset) before this returns ends that early; a
+ * fatal signal (SLEEP only) ends it with -NB_EINTR and nothing kept.
  */
 int nb_space_reserve(struct nb_space *s, nb_u64 bytes, const struct nb_policy *pol,
 		     unsigned flags, unsigned cpu, enum nb_ctx ctx, nb_u64 *offset_out);

@@ -299,8 +299,15 @@ int Space::Reserve(u64 bytes, const nb_policy *pol, unsigned flags, unsigned cpu
 		if (rc)
 			break;
 		pos = res.offset + LeafBytes(res.order);
-		if (ctx == NB_CTX_SLEEP)
-			nb_env_resched();
+		if (ctx == NB_CTX_SLEEP && pos < end) {
+			// As ALLOC: a fatal signal stops populating between frames (a 1 GiB frame's
+			// zeroing is not cut short) and RESERVE keeps nothing -- NOZERO too, since
+			// taking gigabytes of 4 KiB frames is long without zeroing them.
+			if (nb_env_should_abort())
+				rc = -NB_EINTR;
+			else
+				nb_env_resched();
+		}
 	}
 	if (rc) {
 		u64 s0, l0;
