@@ -44,6 +44,16 @@ static void nb_zap(void *arg, nb_u64 start, nb_u64 len)
 
 	unmap_mapping_range(nf->inode->i_mapping, start, len, 1);
 }
+/*
+ * A node id from user space, already checked against both bounds, clamped under speculation
+ * too: mm_core indexes its per-node tables (pools, fallback lists, quotas) with it, and
+ * STATS is reachable from a read-only file.
+ */
+static int nb_node_nospec(int node)
+{
+	return array_index_nospec(node, min_t(int, nr_node_ids, NB_MAX_NODES));
+}
+
 static int nb_policy_from_user(const struct nb_alloc *a, struct nb_policy *pol)
 {
 	if (a->policy > NB_POLICY_INTERLEAVE)
@@ -54,10 +64,10 @@ static int nb_policy_from_user(const struct nb_alloc *a, struct nb_policy *pol)
 		return -EINVAL;
 	memset(pol, 0, sizeof(*pol));
 	pol->mode = a->policy;
-	pol->node = a->node;
+	pol->node = a->node >= 0 ? nb_node_nospec(a->node) : -1;
 	pol->nodemask = a->nodemask;
 	if (pol->mode == NB_POLICY_BIND && !pol->nodemask)
-		pol->nodemask = BIT_ULL(a->node >= 0 ? a->node : nb_current_cpu_node(nb_core));
+		pol->nodemask = BIT_ULL(pol->node >= 0 ? pol->node : nb_current_cpu_node(nb_core));
 	if (pol->mode == NB_POLICY_INTERLEAVE && !pol->nodemask)
 		pol->nodemask = nb_nodes_with_memory(nb_core);
 	return 0;
@@ -274,7 +284,7 @@ static int nb_ioctl_migrate(struct nb_file *nf, void *data)
 	if (m->node < 0 || m->node >= NB_MAX_NODES || m->node >= nr_node_ids)
 		return -EINVAL;
 	down_write(&nf->zap_lock);
-	err = nb_space_migrate_begin(nf->space, m->offset, m->node, &start, &len);
+	err = nb_space_migrate_begin(nf->space, m->offset, nb_node_nospec(m->node), &start, &len);
 	if (!err)
 		nb_zap(nf, start, len);
 	up_write(&nf->zap_lock);
@@ -296,12 +306,14 @@ static int nb_ioctl_stats(struct nb_file *nf, void *data)
 	struct nb_stats *s = data;
 	struct nb_node_stats ns;
 	int err, o;
+	int node;
 
 	if (!nb_is_zero(s->reserved, sizeof(s->reserved)))
 		return -EINVAL;
 	if (s->node < 0 || s->node >= NB_MAX_NODES || s->node >= nr_node_ids)
 		return -EINVAL;
-	err = nb_node_stats(nb_core, s->node, &ns);
+	node = nb_node_nospec(s->node);
+	err = nb_node_stats(nb_core, node, &ns);
 	if (err)
 		return err;
 	s->nr_orders = ns.max_order + 1;
@@ -319,8 +331,8 @@ static int nb_ioctl_stats(struct nb_file *nf, void *data)
 	s->other_node = ns.other_node;
 	s->migrate_in = ns.migrate_in;
 	s->migrate_out = ns.migrate_out;
-	s->fd_bytes = nb_space_node_bytes(nf->space, s->node);
-	s->fd_quota_bytes = nb_space_quota(nf->space, s->node);
+	s->fd_bytes = nb_space_node_bytes(nf->space, node);
+	s->fd_quota_bytes = nb_space_quota(nf->space, node);
 	if (s->fd_quota_bytes == NB_SPACE_NO_QUOTA)
 		s->fd_quota_bytes = s->total_bytes;
 	return 0;
@@ -349,6 +361,7 @@ static int nb_ioctl_bench(struct nb_file *nf, void *data)
 {
 	struct nb_bench *b = data;
 	u64 i, t0, fails = 0;
+	int node;
 
 	if (!capable(CAP_SYS_ADMIN))
 		return -EPERM;
@@ -364,17 +377,18 @@ static int nb_ioctl_bench(struct nb_file *nf, void *data)
 	    (b->allocator == NB_BENCH_KERNEL && b->order > NB_KERNEL_MAX_ORDER))
 		return -EINVAL;
 
+	node = nb_node_nospec(b->node);
 	t0 = ktime_get_ns();
 	for (i = 0; i < b->iterations; i++) {
 		if (b->allocator == NB_BENCH_NUMABUDDY) {
 			nb_u64 pfn;
 
-			if (nb_buddy_alloc(nb_core, b->order, b->node, 0, NB_CTX_SLEEP, &pfn))
+			if (nb_buddy_alloc(nb_core, b->order, node, 0, NB_CTX_SLEEP, &pfn))
 				fails++;
 			else
 				nb_buddy_free(nb_core, pfn, b->order);
 		} else {
-			struct page *p = alloc_pages_node(b->node, GFP_KERNEL | __GFP_THISNODE |
+			struct page *p = alloc_pages_node(node, GFP_KERNEL | __GFP_THISNODE |
 							  __GFP_NOWARN | __GFP_NORETRY, b->order);
 
 			if (!p)
