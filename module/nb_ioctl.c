@@ -12,6 +12,7 @@
 #include <linux/sched/signal.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
+#include <linux/user_namespace.h>
 
 /* nb_core.h before the uapi header: both spell the policies NB_POLICY_*, as an enum in the
  * core and as macros in the ABI; the values must agree. */
@@ -264,8 +265,11 @@ static int nb_ioctl_query(struct nb_file *nf, void *data)
 	q->mapped_4k = info.leaf_bytes[0];
 	q->mapped_2m = info.leaf_bytes[1];
 	q->mapped_1g = info.leaf_bytes[2];
-	q->phys_addr = (capable(CAP_SYS_ADMIN) && info.first_pfn != ~0ULL) ?
-		PFN_PHYS(info.first_pfn) : 0;
+	/* noaudit: an unprivileged QUERY is not a denied privileged operation, it just gets
+	 * no physical address; capable() would log an audit denial for every one of them. */
+	q->phys_addr = 0;
+	if (info.first_pfn != ~0ULL && ns_capable_noaudit(&init_user_ns, CAP_SYS_ADMIN))
+		q->phys_addr = PFN_PHYS(info.first_pfn);
 	for (n = 0; n < ARRAY_SIZE(q->node_bytes); n++)
 		q->node_bytes[n] = info.node_bytes[n];
 	return 0;
