@@ -427,9 +427,12 @@ struct nb_ioctl_desc {
 	bool writes; /* takes or changes pool memory: the file must be open for writing */
 	int (*fn)(struct nb_file *nf, void *data);
 	void (*undo)(struct nb_file *nf, void *data); /* if copying the result out fails */
+	bool out_on_error; /* outputs are meaningful after a failure too: copy them back */
 };
 
 #define NB_IOCTL(c, w, f, u) [_IOC_NR(c)] = { .cmd = (c), .writes = (w), .fn = (f), .undo = (u) }
+#define NB_IOCTL_OUT_ON_ERROR(c, w, f) \
+	[_IOC_NR(c)] = { .cmd = (c), .writes = (w), .fn = (f), .out_on_error = true }
 static const struct nb_ioctl_desc nb_ioctls[] = {
 	NB_IOCTL(NB_IOC_VERSION, false, nb_ioctl_version, NULL),
 	NB_IOCTL(NB_IOC_ALLOC, true, nb_ioctl_alloc, nb_undo_alloc),
@@ -437,7 +440,8 @@ static const struct nb_ioctl_desc nb_ioctls[] = {
 	NB_IOCTL(NB_IOC_ALLOC_BATCH, true, nb_ioctl_alloc_batch, NULL),
 	NB_IOCTL(NB_IOC_QUERY, false, nb_ioctl_query, NULL),
 	NB_IOCTL(NB_IOC_RESERVE, true, nb_ioctl_reserve, nb_undo_alloc),
-	NB_IOCTL(NB_IOC_MIGRATE, true, nb_ioctl_migrate, NULL),
+	/* A migration stopped part-way (EINTR, ENOMEM, EDQUOT) still says how much moved. */
+	NB_IOCTL_OUT_ON_ERROR(NB_IOC_MIGRATE, true, nb_ioctl_migrate),
 	NB_IOCTL(NB_IOC_STATS, false, nb_ioctl_stats, NULL),
 	NB_IOCTL(NB_IOC_BENCH, true, nb_ioctl_bench, NULL),
 	NB_IOCTL(NB_IOC_WALK, false, nb_ioctl_walk, NULL),
@@ -487,8 +491,14 @@ long nb_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	if (copy_from_user(&data, uarg, min(usize, ksize)))
 		return -EFAULT;
 	err = d->fn(nf, &data);
-	if (err)
+	if (err) {
+		/* Best effort: the error is the answer, and an unwritable struct does not
+		 * replace it with EFAULT. */
+		unsigned long left = d->out_on_error ? copy_to_user(uarg, &data, min(usize, ksize)) : 0;
+
+		(void)left;
 		return err;
+	}
 	if (copy_to_user(uarg, &data, min(usize, ksize))) {
 		if (d->undo)
 			d->undo(nf, &data);
