@@ -21,7 +21,7 @@ inline uptr FreeTag(const void *p) { return reinterpret_cast<uptr>(p) ^ kFreeTag
 
 void KHeap::Init(Core *core, int node)
 {
-	lock_.Init();
+	lock_.Init(NB_LOCK_HEAP);
 	core_ = core;
 	node_ = node;
 }

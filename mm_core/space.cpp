@@ -170,7 +170,7 @@ int Space::Create(nb_core *core, int node, nb_ctx ctx, Space **out)
 	if (!mem)
 		return -NB_ENOMEM;
 	Space *s = new (mem) Space(core, node);
-	s->lock_.Init();
+	s->lock_.Init(NB_LOCK_SPACE);
 	u64 nodes = nb_nodes_with_memory(core);
 	struct nb_node_stats st;
 	if (nodes && !nb_node_stats(core, (int)Ctz64(nodes), &st))

@@ -5,8 +5,9 @@
 // A Space owns ranges of the file's offset space, a PageTable that records which frame backs
 // each offset, and the per-node accounting of its frames. Every field that faults, frees and
 // migrations share is guarded by lock_, a spinlock: nothing under it sleeps, allocates from
-// the pool or copies frames. That is also why nb_core is never called with lock_ held -- its
-// locks share the env's lock class in the kernel, and the core must not nest under us.
+// the pool or copies frames. That is also why nb_core is never called with lock_ held: an
+// allocation may drain every per-CPU cache, long work for a spinlock, and keeping the core's
+// locks (NB_LOCK_PCP, NB_LOCK_NODE; env.h) out from under NB_LOCK_SPACE keeps the order short.
 //
 // A range's `state` is its sleeping-safe lock: free and migrate move it out of kLive under
 // lock_, then do their long work (zeroing, copying, freeing) with lock_ dropped. Faults that
