@@ -36,6 +36,9 @@
 #define NB_SPACE_FLAGS_ALL 0x3fu
 
 #define NB_SPACE_NO_QUOTA (~0ull)
+/* Ranges one space may hold at once (blocks and reserved ranges): each costs unswappable
+ * metadata, so a file cannot grow it without bound. One more: -NB_ENOSPC. */
+#define NB_SPACE_MAX_RANGES (1u << 16)
 
 /* Range kinds and states, as nb_space_query reports them. */
 #define NB_SPACE_KIND_BLOCK 0
@@ -100,7 +103,11 @@ void nb_space_destroy(struct nb_space *s, enum nb_ctx ctx);
  * allocations: four one-frame ALLOCs over {0, 1} land on 0, 1, 0, 1 (pol->il_next is ignored).
  *
  * -NB_ENOMEM when even 4 KiB frames run out; -NB_EDQUOT if a node's quota would be exceeded;
- * -NB_ENOSPC when the offset space is used up; -NB_EINTR if a fatal signal interrupted zeroing
+ * A request larger than the pools the policy allows (-NB_ENOMEM) or than what is left of the
+ * quota on them (-NB_EDQUOT) is refused before anything is allocated for it.
+ *
+ * -NB_ENOSPC when the offset space is used up or the space holds NB_SPACE_MAX_RANGES ranges;
+ * -NB_EINTR if a fatal signal interrupted zeroing
  * (SLEEP only). All or nothing: on any error the space holds no frame of the request.
  */
 int nb_space_alloc(struct nb_space *s, nb_u64 bytes, const struct nb_policy *pol,

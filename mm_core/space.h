@@ -108,6 +108,7 @@ private:
 	int ChargeLocked(int node, u64 bytes) TA_REQ(lock_);
 	void UnchargeLocked(int node, u64 bytes) TA_REQ(lock_);
 	int Publish(Range *r, u64 align, u64 phase, nb_ctx ctx, u64 *offset_out) TA_EXCL(lock_);
+	int CheckRoom(const nb_policy &p, u64 bytes) TA_EXCL(lock_);
 
 	// space_alloc.cpp
 	int AllocExtent(const Range &r, Extent *e, nb_ctx ctx) TA_EXCL(lock_);
@@ -138,6 +139,7 @@ private:
 	PageTable table_ TA_GUARDED(lock_);
 	u64 stash_head_ TA_GUARDED(lock_) = 0; // pfn + 1 of the first spare table page; 0: none
 	u32 stash_count_ TA_GUARDED(lock_) = 0;
+	u64 pool_bytes_[NB_MAX_NODES] = {}; // each node's pool, fixed from Create on
 	Range **ranges_ TA_GUARDED(lock_) = nullptr; // sorted by offset: the cursor only grows
 	u32 nr_ranges_ TA_GUARDED(lock_) = 0;
 	u32 cap_ranges_ TA_GUARDED(lock_) = 0;

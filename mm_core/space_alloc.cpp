@@ -213,6 +213,9 @@ int Space::Alloc(u64 bytes, const nb_policy *pol, unsigned flags, nb_ctx ctx, u6
 	u64 size = AlignUp(bytes, flags & NB_SPACE_HUGE_1G	 ? k1G
 				  : flags & NB_SPACE_HUGE_2M ? k2M
 							     : kFrame);
+	rc = CheckRoom(p, size);
+	if (rc)
+		return rc;
 	u64 frames = size / kFrame;
 	// Room for the blocks the range takes when every order is free; fallback grows it.
 	u64 n = flags & NB_SPACE_CONTIG ? 1 : CountBlocks(frames, TopLeafOrder(max_order_));
@@ -273,6 +276,11 @@ int Space::Reserve(u64 bytes, const nb_policy *pol, unsigned flags, unsigned cpu
 	u64 align = (flags & NB_SPACE_HUGE_1G) && size >= k1G		      ? k1G
 		    : (flags & (NB_SPACE_HUGE_2M | NB_SPACE_HUGE_1G)) && size >= k2M ? k2M
 										     : kFrame;
+	if (flags & NB_SPACE_POPULATE) { // a sparse range may be larger than the quota
+		rc = CheckRoom(p, size);
+		if (rc)
+			return rc;
+	}
 	Range *r = static_cast<Range *>(nb_env_meta_alloc(sizeof(Range), node_, ctx));
 	if (!r)
 		return -NB_ENOMEM;
