@@ -97,14 +97,23 @@ int Space::InsertLocked(Range *r)
 	return 0;
 }
 
+// Found by binary search on its offset, not by a scan from 0: closing a file removes its
+// ranges last first, which is then O(log n) each, not O(n) (O(n^2) for the close). A range
+// in the middle still shifts the ones after it (one memmove).
 void Space::RemoveLocked(Range *r)
 {
-	u32 i = 0;
-	while (i < nr_ranges_ && ranges_[i] != r)
-		i++;
-	NB_ASSERT(i < nr_ranges_);
-	for (; i + 1 < nr_ranges_; i++)
-		ranges_[i] = ranges_[i + 1];
+	u32 lo = 0, hi = nr_ranges_;
+	while (lo < hi) { // first range starting at or above r's offset
+		u32 mid = (lo + hi) / 2;
+		if (ranges_[mid]->offset < r->offset)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	NB_ASSERT(lo < nr_ranges_ && ranges_[lo] == r);
+	if (lo >= nr_ranges_ || ranges_[lo] != r)
+		return;
+	__builtin_memmove(&ranges_[lo], &ranges_[lo + 1], (nr_ranges_ - lo - 1) * sizeof(Range *));
 	nr_ranges_--;
 }
 
@@ -116,7 +125,9 @@ int Space::GrowRanges(nb_ctx ctx)
 		Guard g(&lock_);
 		if (nr_ranges_ < cap_ranges_)
 			return 0;
-		cap = cap_ranges_ ? cap_ranges_ * 2 : 16;
+		if (nr_ranges_ >= NB_SPACE_MAX_RANGES)
+			return -NB_ENOSPC;
+		cap = cap_ranges_ ? Min(cap_ranges_ * 2, u32{NB_SPACE_MAX_RANGES}) : 16;
 	}
 	Range **fresh = MetaAlloc<Range *>(cap, node_, ctx);
 	if (!fresh)
@@ -151,6 +162,30 @@ int Space::ChargeLocked(int node, u64 bytes)
 	return 0;
 }
 
+// Refuses, before anything is allocated for it, a request that the pools `p` allows cannot
+// hold (-NB_ENOMEM) or that exceeds what is left of this file's quota on them (-NB_EDQUOT).
+// Otherwise a hopeless ALLOC takes frames and gives them back one by one, and one whose
+// frames fall back to 4 KiB sizes an extent array for the whole request first.
+int Space::CheckRoom(const nb_policy &p, u64 bytes)
+{
+	u64 mask = nb_nodes_with_memory(core_);
+	if (p.mode == NB_POLICY_BIND)
+		mask &= p.nodemask;
+	u64 pool = 0, left = 0;
+	Guard g(&lock_);
+	for (u64 m = mask; m; m &= m - 1) {
+		unsigned n = Ctz64(m);
+		if (n >= NB_MAX_NODES)
+			break;
+		pool += pool_bytes_[n];
+		u64 room = quota_[n] - Min(node_bytes_[n], quota_[n]);
+		left = room > ~0ull - left ? ~0ull : left + room;
+	}
+	if (bytes > pool)
+		return -NB_ENOMEM;
+	return bytes > left ? -NB_EDQUOT : 0;
+}
+
 void Space::UnchargeLocked(int node, u64 bytes)
 {
 	NB_ASSERT(node >= 0 && node < NB_MAX_NODES && node_bytes_[node] >= bytes);
@@ -170,11 +205,16 @@ int Space::Create(nb_core *core, int node, nb_ctx ctx, Space **out)
 	if (!mem)
 		return -NB_ENOMEM;
 	Space *s = new (mem) Space(core, node);
-	s->lock_.Init();
+	s->lock_.Init(NB_LOCK_SPACE);
 	u64 nodes = nb_nodes_with_memory(core);
-	struct nb_node_stats st;
-	if (nodes && !nb_node_stats(core, (int)Ctz64(nodes), &st))
-		s->max_order_ = st.max_order;
+	for (u64 m = nodes; m; m &= m - 1) {
+		struct nb_node_stats st;
+		int n = (int)Ctz64(m);
+		if (n < NB_MAX_NODES && !nb_node_stats(core, n, &st)) {
+			s->max_order_ = st.max_order;
+			s->pool_bytes_[n] = st.total_frames * kFrame;
+		}
+	}
 	s->drain_blocks_ = (u64)nb_env_cpu_ids() * PopCount64(nodes);
 	int rc = s->FillStash(1, ctx);
 	if (!rc) {
@@ -246,8 +286,10 @@ void Space::Destroy(nb_ctx ctx)
 
 // Gives r an offset >= the cursor with offset % align == phase, maps its extents there and
 // inserts it. `phase` lets a contiguous range whose first frame is not `align`-aligned still
-// map huge: frame address and offset must agree modulo the leaf size.
-int Space::Publish(Range *r, u64 align, u64 phase, nb_ctx ctx)
+// map huge: frame address and offset must agree modulo the leaf size. The offset comes back
+// through *offset_out, read under lock_: once lock_ drops, a caller who guessed the offset
+// (they start at 0 and only grow) may free r, so the publisher must never read r again.
+int Space::Publish(Range *r, u64 align, u64 phase, nb_ctx ctx, u64 *offset_out)
 {
 	unsigned want = kStashLeaf;
 	for (;;) {
@@ -282,6 +324,7 @@ int Space::Publish(Range *r, u64 align, u64 phase, nb_ctx ctx)
 		r->offset = off;
 		NB_ASSERT(!InsertLocked(r));
 		cursor_ = off + r->size;
+		*offset_out = off;
 		return 0;
 	}
 }

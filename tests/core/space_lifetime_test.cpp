@@ -223,4 +223,42 @@ TEST_F(SpaceTest, ManyRangesGrowTheIndex) {
 	EXPECT_EQ(50 * k4K, nb_space_node_bytes(sp, 1));
 }
 
+/*
+ * A request the quota or the pools cannot hold is refused before any frame is taken for it
+ * (issue 12 review 3): no frame allocated and given back (numa_hit unchanged), no extent
+ * array sized for it. It used to allocate, charge, fail and unwind frame by frame.
+ */
+TEST_F(SpaceTest, HopelessRequestsRefusedBeforeAllocating) {
+	ASSERT_EQ(0, nb_space_set_quota(sp, 0, 4 << 20));
+	ASSERT_EQ(0, nb_space_set_quota(sp, 1, 4 << 20));
+	nb_u64 hits = Stats(0).numa_hit + Stats(1).numa_hit, off;
+	nb_policy b = Bind(0);
+	EXPECT_EQ(-NB_EDQUOT, nb_space_alloc(sp, 6 << 20, &b, 0, NB_CTX_SLEEP, &off));
+	EXPECT_EQ(-NB_EDQUOT, nb_space_alloc(sp, 12 << 20, nullptr, 0, NB_CTX_SLEEP, &off));
+	EXPECT_EQ(-NB_EDQUOT, nb_space_reserve(sp, 6 << 20, &b, NB_SPACE_POPULATE, 0, NB_CTX_SLEEP,
+					       &off));
+	EXPECT_EQ(-NB_ENOMEM, nb_space_alloc(sp, 64 << 20, nullptr, 0, NB_CTX_SLEEP, &off));
+	EXPECT_EQ(hits, Stats(0).numa_hit + Stats(1).numa_hit) << "frames taken for a hopeless request";
+	/* What fits still works, and a sparse range may be larger than the quota. */
+	off = Alloc(3 << 20, 0);
+	EXPECT_EQ(-NB_EDQUOT, nb_space_alloc(sp, 2 << 20, &b, 0, NB_CTX_SLEEP, &off));
+	ASSERT_EQ(0, nb_space_reserve(sp, 64 << 20, &b, 0, 0, NB_CTX_SLEEP, &off));
+}
+
+/* A file holds at most NB_SPACE_MAX_RANGES ranges: one more is -NB_ENOSPC, and a free makes
+ * room again. There was no limit: each RESERVE cost unaccounted metadata, without bound. */
+TEST_F(SpaceTest, RangesPerFileAreCapped) {
+	nb_u64 off = 0, first = 0;
+	for (unsigned k = 0; k < NB_SPACE_MAX_RANGES; k++) {
+		ASSERT_EQ(0, nb_space_reserve(sp, k4K, nullptr, 0, 0, NB_CTX_SLEEP, &off)) << k;
+		if (!k)
+			first = off;
+	}
+	EXPECT_EQ(-NB_ENOSPC, nb_space_reserve(sp, k4K, nullptr, 0, 0, NB_CTX_SLEEP, &off));
+	EXPECT_EQ(-NB_ENOSPC, nb_space_alloc(sp, k4K, nullptr, 0, NB_CTX_SLEEP, &off));
+	ASSERT_EQ(0, nb_space_free(sp, first, NB_CTX_SLEEP, nullptr, nullptr));
+	EXPECT_EQ(0, nb_space_alloc(sp, k4K, nullptr, 0, NB_CTX_SLEEP, &off));
+	/* TearDown closes the space with 2^16 ranges: removed last first, O(log n) each. */
+}
+
 } /* namespace nbtest */
