@@ -79,6 +79,7 @@ if ! command -v debootstrap >/dev/null; then
 fi
 
 root=$(mktemp -d "$workdir/numabuddy-fresh.XXXXXX")
+chmod 0755 "$root" # a root directory, not a private temp dir: apt's _apt user walks it
 mounts=()
 
 # under_root: what is still mounted at or below the root (one mount point a line).
