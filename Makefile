@@ -1,10 +1,53 @@
 # numabuddy - top-level build. `make` builds the module and user space; `make test` runs the
 # hosted tests and the VM suite; `make demo` boots a 2-node VM and shows the pools at work.
-# Every target that needs packages runs scripts/deps.sh first (a no-op once installed).
+#
+# Two passes. The first installs the packages the goals need (scripts/deps.sh, a no-op once
+# installed) and runs make again; the second does the work. Everything computed from the
+# installed packages (KVER, and the build directory named after it) is computed by the
+# second pass only, so a fresh machine gets the same answer as one that has the packages.
+
+# Package set of each goal (scripts/deps.sh); goals not listed need none.
+deps_all := build
+deps_module := build
+deps_userspace := build
+deps_check-symbols := build
+deps_ko-path := build
+deps_demo := demo
+deps_fuzz := demo
+deps_test := test
+deps_test-hosted := test
+deps_test-vm := test
+deps_test-dkms := test
+deps_test-kernels := test
+deps_bench := bench
+deps_dkms-install := dkms
+deps_deps := all
+
+ifeq ($(NB_DEPS_DONE),)
+
+goals := $(or $(MAKECMDGOALS),all)
+sets := $(sort $(foreach g,$(goals),$(deps_$(g))))
+.PHONY: $(goals)
+# The first goal installs and re-runs make for all of them; the others have nothing to do.
+$(firstword $(goals)):
+	@$(if $(sets),scripts/deps.sh $(sets))
+	@$(MAKE) --no-print-directory NB_DEPS_DONE=1 $(goals)
+$(filter-out $(firstword $(goals)),$(goals)):
+	@:
+
+else
 
 # The kernel to build for: the one Debian's linux-headers-amd64 metapackage points at, so a
 # Debian ABI bump needs no edit here. Override with KVER=... or KDIR=...
-KVER ?= $(shell scripts/kver.sh)
+# Goals that work without any kernel headers (clean, help) do not ask.
+ifneq ($(filter-out clean help deps dkms-uninstall,$(or $(MAKECMDGOALS),all)),)
+ifeq ($(origin KVER),undefined)
+KVER := $(shell scripts/kver.sh)
+endif
+ifeq ($(KVER),)
+$(error cannot tell the kernel version: no kernel headers installed (make deps))
+endif
+endif
 KDIR ?= /lib/modules/$(KVER)/build
 BUILD ?= $(CURDIR)/build
 V ?= 0
@@ -23,11 +66,12 @@ all: module userspace
 help:
 	@sed -n 's/^## //p' $(MAKEFILE_LIST)
 
+## deps          install every package any target needs (each target installs its own)
 deps:
-	@scripts/deps.sh
+	@:
 
 ## module        build numabuddy.ko for KVER (default: Debian's current kernel)
-module: deps
+module:
 	@mkdir -p $(MODDIR)
 	@rsync -a --delete --exclude='*.o' --exclude='.*.cmd' --exclude='*.ko' \
 		--exclude='*.mod*' --exclude='*.order' --exclude=Module.symvers \
@@ -40,14 +84,14 @@ check-symbols:
 	@scripts/check-cxx-object.sh --core $(MODDIR)/mm_core
 
 ## userspace     libnumabuddy, the numabuddy CLI, and the in-VM test programs
-userspace: deps
+userspace:
 	$(MAKE) -C userspace BUILD=$(BUILD)/userspace all static vmtest
 
 ## test          everything CI runs: hosted unit tests, sanitizers, fuzz smoke, VM suite
 test: test-hosted test-vm
 
 ## test-hosted   mm_core and library tests on the host (ASan+UBSan, TSan, thread-safety, fuzz)
-test-hosted: deps
+test-hosted:
 	scripts/test-hosted.sh
 
 ## test-vm       the VM suite on the 2node, 4node and cpuless topologies, and the DKMS build
@@ -59,7 +103,7 @@ demo: module userspace
 	scripts/demo.sh
 
 ## dkms-install  register, build and install the module with DKMS for the installed kernels
-dkms-install: deps
+dkms-install:
 	scripts/dkms.sh install
 
 dkms-uninstall:
@@ -83,3 +127,5 @@ ko-path:
 
 clean:
 	rm -rf $(BUILD)
+
+endif

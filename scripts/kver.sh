@@ -4,7 +4,9 @@
 #   6.12     the one linux-headers-6.12-amd64 depends on
 #   6.12-rt  the one linux-headers-6.12-rt-amd64 depends on
 # Debian moves the ABI number, so no version is ever written down anywhere. Without the
-# metapackage, falls back to the newest installed headers, then uname -r.
+# metapackage, falls back to the newest installed headers; with no headers at all it fails
+# (never uname -r: the running kernel may have no headers, and a build for it would land in
+# another build/module/KVER/ than the one the tests look in).
 meta=linux-headers-${1:+$1-}amd64
 v=$(dpkg-query -W -f='${Depends}' "$meta" 2>/dev/null |
 	sed -n 's/^linux-headers-\([^ ,]*\).*/\1/p')
@@ -16,4 +18,8 @@ if [ -z "$v" ]; then
 	v=$(ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sed 's|.*/linux-headers-||' |
 		sort -V | tail -n 1)
 fi
-echo "${v:-$(uname -r)}"
+if [ -z "$v" ]; then
+	echo "kver.sh: no kernel headers installed (scripts/deps.sh build installs them)" >&2
+	exit 1
+fi
+echo "$v"

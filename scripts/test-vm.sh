@@ -10,7 +10,7 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 mkdir -p build/vm
-kver=${KVER:-$(scripts/kver.sh)}
+kver=${KVER:-$(scripts/kver.sh)} || exit 1
 topologies=${TOPOLOGIES:-2node 4node cpuless}
 ko=${KO:-$root/build/module/$kver/numabuddy.ko}
 vmbin=$root/build/vm-bin

@@ -202,6 +202,29 @@ nb_free_snapshot() {
 # Override with nb_free_tol_kb= on the kernel command line.
 NB_FREE_TOL_KB=$(nb_cmdline_get nb_free_tol_kb || echo 2048)
 
+# nb_free_taken SNAPSHOT KB NODE...: each NODE's free+kernel memory is at least KB less
+# NB_FREE_TOL_KB below the snapshot: what taking a KB pool from it must do. MemFree alone
+# cannot say this: it moves by megabytes while nothing is taken, as the per-CPU lists drain
+# into it (on 6.12 they hold 5-10 MiB after the snapshot's drop_caches and decay into MemFree
+# within seconds: a 64 MiB pool once looked like 58140 kB) and as SLUB frees RCU-deferred
+# slabs. Both moves stay inside the sum; the pool leaves it. What else can leave or enter it
+# in between (module text, a process's stack) is far below the tolerance.
+nb_free_taken() {
+	_snap=$1 _kb=$2
+	shift 2
+	_rc=0
+	for _n in "$@"; do
+		_was=$(echo "$_snap" | awk -v n="$_n" '$1 == n { print $2 }')
+		_now=$(nb_node_free_or_kernel_kb "$_n")
+		echo "node$_n: free+kernel $_was kB before, $_now kB now" >&2
+		if [ $((_was - _now)) -lt $((_kb - NB_FREE_TOL_KB)) ]; then
+			echo "node$_n: free+kernel dropped by $((_was - _now)) kB, want $_kb kB"
+			_rc=1
+		fi
+	done
+	return $_rc
+}
+
 # nb_free_restored SNAPSHOT: every node's free+kernel memory is back within NB_FREE_TOL_KB of
 # the snapshot; otherwise says which node is short (stdout) and fails.
 nb_free_restored() {
