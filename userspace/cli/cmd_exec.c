@@ -367,7 +367,8 @@ int cmd_exec(int argc, char **argv)
 
 	old = getenv("LD_PRELOAD");
 	if (old && *old) {
-		if (asprintf(&preload, "%s:%s", lib, old) < 0)
+		/* After what the user preloads: a tracer or checker there sees the calls first. */
+		if (asprintf(&preload, "%s:%s", old, lib) < 0)
 			return cli_fail("exec", "environment", -ENOMEM);
 	} else {
 		preload = lib;

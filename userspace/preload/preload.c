@@ -293,18 +293,21 @@ static void region_release_locked(struct nbp_region *r)
 	nbp_regions_remove(r);
 }
 
-/*
- * Bookkeeping after the kernel unmapped (or mapped over) [addr, addr+len): a region whose
- * every byte is gone frees its block. A range unmapped twice counts twice: see README.
- */
-static void forget_range(uintptr_t addr, size_t len)
+static int overlaps_served(uintptr_t addr, size_t len)
 {
-	size_t i;
+	return addr + len > atomic_load(&addr_lo) && addr < atomic_load(&addr_hi);
+}
 
-	if (addr + len <= atomic_load(&addr_lo) || addr >= atomic_load(&addr_hi))
-		return;
-	pthread_mutex_lock(&nbp_lock);
-	i = nbp_regions_index(addr);
+/*
+ * Bookkeeping once the kernel unmapped (or mapped over) [addr, addr+len): a region whose
+ * every byte is gone frees its block. A range unmapped twice counts twice: see README.
+ * The caller holds nbp_lock across the kernel call and this, so that no block mapped at
+ * the same addresses in between can be mistaken for the old one.
+ */
+static void forget_range_locked(uintptr_t addr, size_t len)
+{
+	size_t i = nbp_regions_index(addr);
+
 	for (struct nbp_region *r; (r = nbp_regions_at(i)) && r->addr < addr + len;) {
 		uintptr_t lo = r->addr > addr ? r->addr : addr;
 		uintptr_t hi = r->addr + r->len < addr + len ? r->addr + r->len : addr + len;
@@ -318,7 +321,6 @@ static void forget_range(uintptr_t addr, size_t len)
 			block_free_locked(r->offset, r->len);
 		nbp_regions_remove(r);
 	}
-	pthread_mutex_unlock(&nbp_lock);
 }
 
 /* The malloc region starting exactly at @p, or NULL; takes nbp_lock when non-NULL. */
@@ -528,9 +530,13 @@ EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off
 		if (cfg.strict)
 			return MAP_FAILED;
 	}
+	if (!(flags & MAP_FIXED) || !overlaps_served((uintptr_t)addr, len))
+		return sys_mmap(addr, len, prot, flags, fd, off);
+	pthread_mutex_lock(&nbp_lock);
 	p = sys_mmap(addr, len, prot, flags, fd, off);
-	if (p != MAP_FAILED && (flags & MAP_FIXED))
-		forget_range((uintptr_t)p, len);
+	if (p != MAP_FAILED)
+		forget_range_locked((uintptr_t)p, round_up(len, PAGE_SZ));
+	pthread_mutex_unlock(&nbp_lock);
 	return p;
 }
 EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
@@ -538,10 +544,15 @@ EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t o
 
 EXPORT int munmap(void *addr, size_t len)
 {
-	int ret = sys_munmap(addr, len);
+	int ret;
 
+	if (!overlaps_served((uintptr_t)addr, len))
+		return sys_munmap(addr, len);
+	pthread_mutex_lock(&nbp_lock);
+	ret = sys_munmap(addr, len);
 	if (!ret)
-		forget_range((uintptr_t)addr, round_up(len, PAGE_SZ));
+		forget_range_locked((uintptr_t)addr, round_up(len, PAGE_SZ));
+	pthread_mutex_unlock(&nbp_lock);
 	return ret;
 }
 
@@ -611,7 +622,7 @@ EXPORT int madvise(void *addr, size_t len, int advice)
 	int ret, pool = 0;
 	size_t i;
 
-	if (a + len > atomic_load(&addr_lo) && a < atomic_load(&addr_hi)) {
+	if (overlaps_served(a, len)) {
 		pthread_mutex_lock(&nbp_lock);
 		i = nbp_regions_index(a);
 		for (struct nbp_region *r; (r = nbp_regions_at(i)) && r->addr < a + len; i++) {
