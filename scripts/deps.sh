@@ -12,6 +12,7 @@ pkgs=(
   qemu-system-x86 busybox-static cpio kmod dkms rsync xz-utils zstd
   libnuma-dev numactl libbenchmark-dev libgtest-dev libclang-rt-14-dev
   python3 python3-matplotlib
+  stress-ng
 )
 
 missing=()
