@@ -6,14 +6,16 @@
 # and the node of every frame from NB_IOC_WALK's page-table entry and the sysfs memory
 # blocks; nb_exec_cxx and nb_preload_target check their own buffers the same way.
 #
-# Knobs (run.sh --append): nb_exec_stream_rounds=N (paired bench rounds, default 2, 0 = none),
-# nb_exec_seconds=S (stress-ng run time, default 4).
+# Knobs (run.sh --append): nb_exec_stream_rounds=N (paired bench rounds, default 3, 0 = none),
+# nb_exec_seconds=S (stress-ng run time, default 4), nb_exec_stream_only=1 (only the paired
+# rounds: scripts/bench.sh).
 . /lib/nb/lib.sh
 KO=/lib/nb/numabuddy.ko
 POOL_MB=256
 N=1
 ROUNDS=$(nb_cmdline_get nb_exec_stream_rounds || echo 3)
 SECS=$(nb_cmdline_get nb_exec_seconds || echo 4)
+STREAM_ONLY=$(nb_cmdline_get nb_exec_stream_only || echo 0)
 WALK=/lib/nb/nb_exec_walk.so
 
 nb_check_topology
@@ -41,6 +43,7 @@ walk_check() {
 	case "$r" in *" ok") nb_pass "$name";; *) nb_fail "$name" "$r";; esac
 }
 
+if [ "$STREAM_ONLY" != 1 ]; then
 # 1. The preload's own cases on the real device (fork privacy, realloc, mmap, threads...).
 numabuddy exec --node $N -- nb_preload_target malloc calloc realloc memalign mmap madvise fork \
 	threads exec
@@ -92,6 +95,8 @@ numabuddy exec --node $N --strict -- stress-ng --vm 1 --vm-bytes 300M --vm-keep 
 	>/tmp/strict.out 2>&1
 grep -q 'failing such allocations (--strict)' /tmp/strict.out && nb_pass exec-strict ||
 	nb_fail exec-strict "no refusal: $(tail -n 3 /tmp/strict.out)"
+
+fi # STREAM_ONLY
 
 # 6. Paired bandwidth: numabuddy exec vs numactl --membind (THP off) vs numactl with THP,
 # one after the other in each round, so host noise hits all three alike. Arrays of 2 MiB
