@@ -7,7 +7,7 @@
  * of the preload.
  *
  *   preload_target CASE...    cases: malloc calloc realloc memalign mmap madvise fork
- *                             threads exhaust strict exec
+ *                             forkhole threads exhaust strict exec
  * Prints "ok CASE" or "FAIL CASE why" per case; exits 1 on any failure.
  */
 #define _GNU_SOURCE
@@ -215,6 +215,35 @@ static void t_fork(void)
 	munmap(m, 2 * MiB);
 }
 
+/* fork of a served mapping with a hole munmap()ed in its middle: the hole stays a hole. */
+static void t_forkhole(void)
+{
+	unsigned char *m = mmap(NULL, 3 * MiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+				-1, 0), v;
+	int st;
+	pid_t pid;
+
+	CHECK(m != MAP_FAILED && is_pool(m), "not served");
+	memset(m, 'H', 3 * MiB);
+	CHECK(!munmap(m + MiB, MiB), "munmap the middle");
+	pid = fork();
+	CHECK(pid >= 0, "fork");
+	if (pid == 0) {
+		int bad = is_pool(m) || is_pool(m + 2 * MiB);
+
+		bad |= !all_bytes(m, MiB, 'H') << 1 | !all_bytes(m + 2 * MiB, MiB, 'H') << 2;
+		bad |= (mincore(m + MiB, 4096, &v) == 0 || errno != ENOMEM) << 3;
+		memset(m, 'c', MiB);
+		_exit(bad);
+	}
+	CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st), "wait");
+	CHECK(WEXITSTATUS(st) == 0, "child saw problems 0x%x (0 pool, 1-2 data, 3 hole mapped)",
+	      WEXITSTATUS(st));
+	CHECK(all_bytes(m, MiB, 'H') && is_pool(m), "the child's write reached the parent");
+	munmap(m, MiB);
+	munmap(m + 2 * MiB, MiB);
+}
+
 static void *thread_main(void *arg)
 {
 	unsigned seed = (unsigned)(uintptr_t)arg;
@@ -299,7 +328,7 @@ static const struct {
 } cases[] = {
 	{ "malloc", t_malloc }, { "calloc", t_calloc }, { "realloc", t_realloc },
 	{ "memalign", t_memalign }, { "mmap", t_mmap }, { "madvise", t_madvise },
-	{ "fork", t_fork }, { "threads", t_threads }, { "exhaust", t_exhaust },
+	{ "fork", t_fork }, { "forkhole", t_forkhole }, { "threads", t_threads }, { "exhaust", t_exhaust },
 	{ "strict", t_strict }, { "exec", t_exec },
 };
 

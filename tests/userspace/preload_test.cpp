@@ -88,9 +88,10 @@ TEST(Preload, ServeMallocLeavesMmapAlone)
 
 TEST(Preload, ForkedChildGetsPrivateMemory)
 {
-	Result r = Target("fork");
+	Result r = Target("fork forkhole");
 	EXPECT_EQ(0, r.code) << r.out << r.err;
-	EXPECT_NE(std::string::npos, r.out.find("ok fork"));
+	EXPECT_NE(std::string::npos, r.out.find("ok fork\n"));
+	EXPECT_NE(std::string::npos, r.out.find("ok forkhole\n"));
 }
 
 TEST(Preload, ThreadsShareTheTable)

@@ -46,7 +46,7 @@ walk_check() {
 if [ "$STREAM_ONLY" != 1 ]; then
 # 1. The preload's own cases on the real device (fork privacy, realloc, mmap, threads...).
 numabuddy exec --node $N -- nb_preload_target malloc calloc realloc memalign mmap madvise fork \
-	threads exec
+	forkhole threads exec
 rc=$?
 [ $rc -eq 0 ] && nb_pass exec-preload-cases || nb_fail exec-preload-cases "exit $rc"
 
