@@ -4,6 +4,7 @@
 #   *.json       Google Benchmark output, one file per program and boot
 #   report.md    one row per case: numabuddy, kernel, ratio
 #   latency.png  latency vs size, one line per allocator
+#   exec-stream.txt  stress-ng --stream under numabuddy exec / numactl, paired rounds
 #   vm-*.log     serial logs
 #
 #   scripts/bench.sh            the full run (~15-25 minutes on a 2-core host)
@@ -58,7 +59,7 @@ if [ ! -f "$ko" ] || [ ! -f build/userspace/libnumabuddy.a ]; then
 fi
 make -s -C userspace/bench BUILD="$out" || { fail build "make -C userspace/bench"; finish; }
 mkdir -p "$out"
-rm -f "$out"/*.json
+rm -f "$out"/*.json "$out/exec-stream.txt"
 
 
 # extract LOG PREFIX: the JSON blocks of a serial log into $out/PREFIX-NAME.json (validated).
@@ -103,6 +104,28 @@ counted vm-noinit tests/vm/run.sh --topology 4node --kver "$kver" --ko "$ko" \
 	--bin "$out/nb_kernel_bench" --suite tests/vmsuite/bench.sh --timeout "$timeout" \
 	--log "$out/vm-noinit.log" --append "nb_pool_mb=512 init_on_alloc=0 nb_bench_only=kernel $append"
 
+# numabuddy exec vs numactl --membind (THP off, then on): Debian's stress-ng --stream, the
+# three one after the other in each round of one 2node boot (tests/vmsuite/exec.sh).
+exec_rounds=5
+[ "$smoke" = 1 ] && exec_rounds=1
+if sng=$(command -v stress-ng) && nctl=$(command -v numactl); then
+	if make -s -C userspace BUILD="$root/build/userspace" preload static &&
+		make -s -C tests/vmsuite/exec BUILD="$out/exec"; then
+		counted vm-exec tests/vm/run.sh --topology 2node --kver "$kver" --ko "$ko" \
+			--suite tests/vmsuite/exec.sh --timeout "$timeout" --log "$out/vm-exec.log" \
+			--file build/userspace/numabuddy-static:/bin/numabuddy \
+			--file build/userspace/libnumabuddy-preload.so:/lib/libnumabuddy-preload.so \
+			--file "$out/exec/nb_exec_walk.so:/lib/nb/nb_exec_walk.so" \
+			--bin "$sng" --bin "$nctl" \
+			--append "nb_exec_stream_only=1 nb_exec_stream_rounds=$exec_rounds"
+		sed -n 's/.*\(NB-EXEC-STREAM\)/\1/p' "$out/vm-exec.log" | tr -d '\r' >"$out/exec-stream.txt"
+	else
+		fail build-exec "make -C userspace preload static, make -C tests/vmsuite/exec"
+	fi
+else
+	echo "NB-TEST-SKIP vm-exec stress-ng or numactl not installed (scripts/deps.sh)"
+fi
+
 for run in main noinit; do
 	[ -f "$out/vm-$run.log" ] || continue
 	while read -r line; do
@@ -126,6 +149,22 @@ fi
 # Debian's python3 (python3-matplotlib), not whatever python3 comes first in PATH.
 if /usr/bin/python3 scripts/bench-report.py "$out" && [ -s "$out/report.md" ] && [ -s "$out/latency.png" ]; then
 	pass bench-report
+	if [ -s "$out/exec-stream.txt" ]; then
+		# One row per round: bogo ops/s (one op = 20 MiB moved), numabuddy over each numactl.
+		{
+			echo
+			echo "## numabuddy exec vs numactl: stress-ng --stream, node 1 of 2node, paired rounds"
+			echo
+			echo "| round | numabuddy exec --huge 2M | numactl --membind | numactl --membind, THP | vs numactl | vs THP |"
+			echo "|---|---|---|---|---|---|"
+			awk '$1 == "NB-EXEC-STREAM" { split($4, kv, "="); r[$3, $2] = kv[2]; if (!($3 in seen)) { seen[$3] = 1; order[++n] = $3 } }
+				END { for (i = 1; i <= n; i++) { k = order[i]; a = r[k, "numabuddy"]; b = r[k, "numactl"]; c = r[k, "numactl-thp"]
+					printf "| %s | %s ops/s | %s ops/s | %s ops/s | %.2f | %.2f |\n", substr(k, 7), a, b, c, (b > 0 ? a / b : 0), (c > 0 ? a / c : 0) } }' \
+				"$out/exec-stream.txt"
+			echo
+			grep '^NB-EXEC-STREAM-RATIO' "$out/exec-stream.txt" | sed 's/^NB-EXEC-STREAM-RATIO /Median of the per-round ratios: /'
+		} >>"$out/report.md"
+	fi
 	echo "bench: report $out/report.md, plot $out/latency.png"
 else
 	fail bench-report "scripts/bench-report.py failed"

@@ -21,8 +21,8 @@ build=(build-essential linux-headers-amd64 libnuma-dev rsync kmod)
 demo=(linux-image-amd64 qemu-system-x86 busybox-static cpio xz-utils zstd file bc)
 test=(clang llvm libclang-rt-14-dev libgtest-dev libbenchmark-dev python3 python3-matplotlib
 	dkms linux-image-6.12-amd64 linux-headers-6.12-amd64
-	linux-image-6.12-rt-amd64 linux-headers-6.12-rt-amd64)
-bench=(libbenchmark-dev python3 python3-matplotlib)
+	linux-image-6.12-rt-amd64 linux-headers-6.12-rt-amd64 stress-ng numactl)
+bench=(libbenchmark-dev python3 python3-matplotlib stress-ng numactl)
 dkms=(dkms)
 
 [ $# -gt 0 ] || set -- all

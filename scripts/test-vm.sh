@@ -5,7 +5,7 @@
 #
 #   TOPOLOGIES="2node 4node cpuless"  which topologies to boot
 #   NB_EXTRA_KERNELS="6.12 6.12-rt"    Debian kernel flavours that also get a 2node smoke run
-#   NB_SKIP_{SELFTEST,BIG,FUZZ,DKMS,BENCH}=1  skip those parts (quick local runs)
+#   NB_SKIP_{SELFTEST,BIG,FUZZ,DKMS,BENCH,EXEC}=1  skip those parts (quick local runs)
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -50,6 +50,32 @@ run_big() {
 		$(payload "$3")
 }
 [ -n "${NB_SKIP_BIG:-}" ] || run_big big-1g "$kver" "$ko"
+
+# numabuddy exec: unmodified third-party programs (Debian's stress-ng, numactl for the paired
+# bandwidth rows) and a C++ program on pool memory, placement read from the page tables.
+# run_exec LABEL TOPOLOGY [APPEND]: that suite (tests/vmsuite/exec.sh).
+run_exec() {
+	local bin b args=(--ko "$ko" --suite tests/vmsuite/exec.sh
+		--file build/userspace/numabuddy-static:/bin/numabuddy
+		--file build/userspace/libnumabuddy-preload.so:/lib/libnumabuddy-preload.so
+		--file build/vm-exec/nb_exec_walk.so:/lib/nb/nb_exec_walk.so
+		--bin build/vm-exec/nb_exec_cxx --bin build/userspace/nb_preload_target)
+	for b in stress-ng numactl; do
+		bin=$(command -v "$b") || { echo "NB-TEST-FAIL $1:$b not installed (scripts/deps.sh)"; failed=$((failed + 1)); return; }
+		args+=(--bin "$bin")
+	done
+	run_vm "$1" --topology "$2" --timeout 420 --log "build/vm/$1-$kver.log" \
+		--append "${3:-}" "${args[@]}"
+}
+if [ -z "${NB_SKIP_EXEC:-}" ]; then
+	if make -s -C userspace BUILD="$root/build/userspace" preload "$root/build/userspace/nb_preload_target" &&
+		make -s -C tests/vmsuite/exec BUILD="$root/build/vm-exec"; then
+		# One paired stream round keeps it exercised; make bench's own boot runs five.
+		run_exec exec-2node 2node nb_exec_stream_rounds=1
+	else
+		echo "NB-TEST-FAIL exec-2node:build"; failed=$((failed + 1))
+	fi
+fi
 
 # Reliability: a bounded fuzz run (the pools must come back exactly, rmmod must succeed)
 # and the hostile cases (rmmod while in use, signals mid-allocation, memory pressure...).

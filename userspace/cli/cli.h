@@ -49,5 +49,6 @@ int cmd_alloc(int argc, char **argv);
 int cmd_reserve(int argc, char **argv);
 int cmd_query(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
+int cmd_exec(int argc, char **argv);
 
 #endif /* NUMABUDDY_CLI_H */

@@ -22,6 +22,7 @@ static const struct cli_cmd commands[] = {
 	{ "reserve", cmd_reserve, "reserve a demand-paged range; frames arrive at first touch" },
 	{ "query", cmd_query, "allocate a block and show what backs it (node, order, mappings)" },
 	{ "migrate", cmd_migrate, "demo: fill a block, migrate it to another node, verify it" },
+	{ "exec", cmd_exec, "run a program with its large memory in the pools (like numactl)" },
 	{ "bench", cmd_bench, "time alloc+free pairs in the kernel (root)" },
 };
 #define NR_COMMANDS (sizeof(commands) / sizeof(commands[0]))
