@@ -92,8 +92,9 @@ private:
 };
 
 /* Typed metadata allocation: zeroed memory from the env, never pool memory. */
-template <typename T> inline T *MetaAlloc(usize count, int node, nb_ctx ctx) {
-	return static_cast<T *>(nb_env_meta_alloc(sizeof(T) * count, node, ctx));
+template <typename T>
+inline T *MetaAlloc(usize count, int node, nb_ctx ctx, nb_meta_owner owner = NB_META_CORE) {
+	return static_cast<T *>(nb_env_meta_alloc(sizeof(T) * count, node, ctx, owner));
 }
 template <typename T> inline void MetaFree(T *p, usize count) {
 	if (p != nullptr)

@@ -93,10 +93,21 @@ void nb_env_lock_acquire(struct nb_env_lock *l);
 void nb_env_lock_release(struct nb_env_lock *l);
 
 /*
+ * Whose metadata it is. The module's own tables (built at load, sized by the machine) are
+ * NB_META_CORE. What a file's requests make (its space, range records, extent arrays, range
+ * index) is NB_META_USER: the kernel charges it to the memory cgroup of the task that asks
+ * (__GFP_ACCOUNT), so a file cannot use host memory beyond its cgroup's limit.
+ */
+enum nb_meta_owner {
+	NB_META_CORE = 0,
+	NB_META_USER = 1,
+};
+
+/*
  * Metadata memory (descriptors, per-CPU tables), placed on `node` when possible (-1: any).
  * Never pool memory. Returns zeroed memory or NULL. NB_CTX_ATOMIC callers get at most one page.
  */
-void *nb_env_meta_alloc(nb_size_t bytes, int node, enum nb_ctx ctx);
+void *nb_env_meta_alloc(nb_size_t bytes, int node, enum nb_ctx ctx, enum nb_meta_owner owner);
 void nb_env_meta_free(void *p, nb_size_t bytes);
 
 /*

@@ -129,7 +129,7 @@ int Space::GrowRanges(nb_ctx ctx)
 			return -NB_ENOSPC;
 		cap = cap_ranges_ ? Min(cap_ranges_ * 2, u32{NB_SPACE_MAX_RANGES}) : 16;
 	}
-	Range **fresh = MetaAlloc<Range *>(cap, node_, ctx);
+	Range **fresh = MetaAlloc<Range *>(cap, node_, ctx, NB_META_USER);
 	if (!fresh)
 		return -NB_ENOMEM;
 	Range **old = fresh;
@@ -201,7 +201,7 @@ int Space::Create(nb_core *core, int node, nb_ctx ctx, Space **out)
 		return -NB_EINVAL;
 	if (node < 0)
 		node = nb_current_cpu_node(core);
-	void *mem = nb_env_meta_alloc(sizeof(Space), node, ctx);
+	void *mem = nb_env_meta_alloc(sizeof(Space), node, ctx, NB_META_USER);
 	if (!mem)
 		return -NB_ENOMEM;
 	Space *s = new (mem) Space(core, node);

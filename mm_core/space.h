@@ -49,6 +49,7 @@ public:
 	u64 TablePages();
 
 	// Placement into nb_env_meta_alloc memory; a class member so it cannot clash with <new>.
+	// Everything a Space allocates is NB_META_USER: charged to the caller's memory cgroup.
 	static void *operator new(usize, void *where) noexcept { return where; }
 
 private:

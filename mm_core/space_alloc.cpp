@@ -138,7 +138,7 @@ int Space::GrowExtents(Range **rp, u64 cap, nb_ctx ctx)
 	if (cap > kMaxExtents)
 		return -NB_ENOMEM; // the memory is there only in frames too small to describe
 	usize meta = sizeof(Range) + cap * sizeof(Extent);
-	Range *fresh = static_cast<Range *>(nb_env_meta_alloc(meta, node_, ctx));
+	Range *fresh = static_cast<Range *>(nb_env_meta_alloc(meta, node_, ctx, NB_META_USER));
 	if (!fresh)
 		return -NB_ENOMEM;
 	Range *old = *rp;
@@ -222,7 +222,7 @@ int Space::Alloc(u64 bytes, const nb_policy *pol, unsigned flags, nb_ctx ctx, u6
 	if (n > kMaxExtents)
 		return -NB_EINVAL;
 	usize meta = sizeof(Range) + n * sizeof(Extent);
-	Range *r = static_cast<Range *>(nb_env_meta_alloc(meta, node_, ctx));
+	Range *r = static_cast<Range *>(nb_env_meta_alloc(meta, node_, ctx, NB_META_USER));
 	if (!r)
 		return -NB_ENOMEM;
 	*r = Range{0, size, flags & ~NB_SPACE_POPULATE, NB_SPACE_KIND_BLOCK, kLive, -1, p,
@@ -281,7 +281,8 @@ int Space::Reserve(u64 bytes, const nb_policy *pol, unsigned flags, unsigned cpu
 		if (rc)
 			return rc;
 	}
-	Range *r = static_cast<Range *>(nb_env_meta_alloc(sizeof(Range), node_, ctx));
+	Range *r = static_cast<Range *>(nb_env_meta_alloc(sizeof(Range), node_, ctx,
+							   NB_META_USER));
 	if (!r)
 		return -NB_ENOMEM;
 	if (p.mode == NB_POLICY_INTERLEAVE)

@@ -28,7 +28,7 @@ static int nb_open(struct inode *devinode, struct file *file)
 	struct nb_file *nf;
 	int node, err;
 
-	nf = kzalloc(sizeof(*nf), GFP_KERNEL);
+	nf = kzalloc(sizeof(*nf), GFP_KERNEL_ACCOUNT); /* the opener's memory cgroup pays */
 	if (!nf)
 		return -ENOMEM;
 	init_rwsem(&nf->zap_lock);

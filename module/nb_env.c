@@ -89,14 +89,17 @@ void nb_env_lock_release(struct nb_env_lock *l)
 	spin_unlock(nb_spin(l));
 }
 
-void *nb_env_meta_alloc(nb_size_t bytes, int node, enum nb_ctx ctx)
+void *nb_env_meta_alloc(nb_size_t bytes, int node, enum nb_ctx ctx, enum nb_meta_owner owner)
 {
+	/* A file's metadata is charged to the memory cgroup of the task that asks for it. */
+	gfp_t acct = owner == NB_META_USER ? __GFP_ACCOUNT : 0;
+
 	if (node < 0 || node >= nr_node_ids)
 		node = NUMA_NO_NODE;
 	if (ctx == NB_CTX_ATOMIC)
 		return bytes <= PAGE_SIZE ?
-			kzalloc_node(bytes, GFP_ATOMIC | __GFP_NOWARN, node) : NULL;
-	return kvzalloc_node(bytes, GFP_KERNEL | __GFP_NOWARN, node);
+			kzalloc_node(bytes, GFP_ATOMIC | __GFP_NOWARN | acct, node) : NULL;
+	return kvzalloc_node(bytes, GFP_KERNEL | __GFP_NOWARN | acct, node);
 }
 
 void nb_env_meta_free(void *p, nb_size_t bytes)

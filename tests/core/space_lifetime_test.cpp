@@ -261,4 +261,28 @@ TEST_F(SpaceTest, RangesPerFileAreCapped) {
 	/* TearDown closes the space with 2^16 ranges: removed last first, O(log n) each. */
 }
 
+/*
+ * Everything a file's requests make is NB_META_USER, which the kernel charges to the caller's
+ * memory cgroup (issue 12 review 3: range records were plain kvzalloc, so one file could use
+ * host memory beyond its cgroup's limit). Per range, all of the metadata growth is user's;
+ * the core's own tables are not.
+ */
+TEST_F(SpaceTest, FileMetadataIsChargedToTheCaller) {
+	size_t all0 = sim::MetaBytes(), user0 = sim::UserMetaBytes();
+	EXPECT_GT(user0, 0u) << "the space itself";
+	std::vector<nb_u64> offs;
+	for (int k = 0; k < 200; k++) {
+		nb_u64 off;
+		ASSERT_EQ(0, nb_space_reserve(sp, k4K, nullptr, 0, 0, NB_CTX_SLEEP, &off));
+		offs.push_back(off);
+	}
+	offs.push_back(Alloc(3 * k2M + 5 * k4K, 0));
+	size_t all = sim::MetaBytes(), user = sim::UserMetaBytes();
+	EXPECT_GT(user - user0, 200 * 48u);
+	EXPECT_EQ(all - all0, user - user0) << "file metadata not charged to the caller";
+	nb_space_destroy(sp, NB_CTX_SLEEP);
+	sp = nullptr;
+	EXPECT_EQ(0u, sim::UserMetaBytes());
+}
+
 } /* namespace nbtest */

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <mutex>
 #include <new>
+#include <unordered_map>
 
 namespace sim {
 namespace {
@@ -30,6 +31,9 @@ Topology g_topo;
 std::vector<int> g_cpu_node;
 std::vector<Backing> g_backing;
 std::atomic<size_t> g_meta{0};
+std::mutex g_user_mu;
+std::unordered_map<void *, size_t> g_user_meta; /* NB_META_USER blocks and their sizes */
+size_t g_user_bytes; /* guarded by g_user_mu */
 std::atomic<unsigned long> g_resched{0};
 std::function<void()> g_resched_hook; /* set by single-threaded tests only */
 std::function<void()> g_unlock_hook;  /* likewise */
@@ -104,6 +108,11 @@ void SetCpu(unsigned cpu) { t_cpu = cpu; }
 unsigned Cpu() { return t_cpu; }
 unsigned CpuCount() { return static_cast<unsigned>(g_cpu_node.size()); }
 size_t MetaBytes() { return g_meta.load(); }
+size_t UserMetaBytes()
+{
+	std::lock_guard<std::mutex> g(g_user_mu);
+	return g_user_bytes;
+}
 int LockDepth() { return t_locks; }
 unsigned long ReschedCalls() { return g_resched.load(); }
 void SetReschedHook(std::function<void()> fn) { g_resched_hook = std::move(fn); }
@@ -207,9 +216,11 @@ void nb_env_lock_release(struct nb_env_lock *l)
 	}
 }
 
-void *nb_env_meta_alloc(nb_size_t bytes, int node, enum nb_ctx ctx)
+void *nb_env_meta_alloc(nb_size_t bytes, int node, enum nb_ctx ctx, enum nb_meta_owner owner)
 {
 	(void)node;
+	if (owner != NB_META_CORE && owner != NB_META_USER)
+		Die("metadata of no owner");
 	if (ctx == NB_CTX_SLEEP && t_locks != 0)
 		Die("sleeping metadata allocation with a lock held");
 	if (ctx == NB_CTX_ATOMIC && bytes > NB_FRAME_SIZE)
@@ -229,6 +240,11 @@ void *nb_env_meta_alloc(nb_size_t bytes, int node, enum nb_ctx ctx)
 		memset(p, 0, bytes);
 	}
 	g_meta += bytes;
+	if (owner == NB_META_USER) {
+		std::lock_guard<std::mutex> g(g_user_mu);
+		g_user_meta[p] = bytes;
+		g_user_bytes += bytes;
+	}
 	return p;
 }
 
@@ -239,6 +255,16 @@ void nb_env_meta_free(void *p, nb_size_t bytes)
 	if (bytes == 0)
 		bytes = 1;
 	g_meta -= bytes;
+	{
+		std::lock_guard<std::mutex> g(g_user_mu);
+		auto it = g_user_meta.find(p);
+		if (it != g_user_meta.end()) {
+			if (it->second != bytes)
+				Die("metadata freed with another size than it was allocated with");
+			g_user_bytes -= bytes;
+			g_user_meta.erase(it);
+		}
+	}
 	if (bytes >= kMmapThreshold)
 		munmap(p, bytes);
 	else

@@ -42,8 +42,10 @@ void SetCpu(unsigned cpu);
 unsigned Cpu();
 unsigned CpuCount();
 
-/* Outstanding metadata bytes handed out by nb_env_meta_alloc. */
+/* Outstanding metadata bytes handed out by nb_env_meta_alloc; of them, NB_META_USER's (what
+ * the kernel charges to the caller's memory cgroup). */
 size_t MetaBytes();
+size_t UserMetaBytes();
 /* Locks held by the calling thread. */
 int LockDepth();
 /* How often nb_env_resched ran; make nb_env_should_abort return `on`. */
