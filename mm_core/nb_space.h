@@ -170,8 +170,14 @@ int nb_space_migrate(struct nb_space *s, nb_u64 offset, int node, enum nb_ctx ct
 		     void (*zap)(void *arg, nb_u64 start, nb_u64 len), void *arg,
 		     nb_u64 *bytes_moved);
 
-/* The range containing `offset` (any offset inside it). -NB_ENOENT if none. */
+/* The range containing `offset` (any offset inside it): offset, size, flags, kind, state and
+ * its first frame (node, first_pfn); the counters are 0. O(log ranges), whatever the range's
+ * size: what mmap and an ALLOC's reply need. Atomic-safe. -NB_ENOENT if none. */
 int nb_space_query(struct nb_space *s, nb_u64 offset, struct nb_space_info *out);
+/* The same with every counter (frames by order, bytes per node, bytes per leaf size): a walk
+ * over the range's extents and table, done in bounded batches with the space's lock dropped
+ * between them, so a concurrent migration or first touch may be seen half-way. */
+int nb_space_query_full(struct nb_space *s, nb_u64 offset, struct nb_space_info *out);
 /* Largest mapping size (4 KiB, 2 MiB or 1 GiB) usable somewhere in [offset, offset+len):
  * the alignment a get_unmapped_area hook should give the user address (modulo offset). */
 nb_u64 nb_space_huge_align(struct nb_space *s, nb_u64 offset, nb_u64 len);

@@ -42,6 +42,7 @@ public:
 	int MigrateBegin(u64 offset, int node, u64 *start, u64 *len);
 	int MigrateFinish(u64 offset, nb_ctx ctx, u64 *bytes_moved);
 	int Query(u64 offset, nb_space_info *out);
+	int QueryFull(u64 offset, nb_space_info *out) TA_EXCL(lock_);
 	u64 HugeAlign(u64 offset, u64 len);
 	int SetQuota(int node, u64 bytes);
 	u64 Quota(int node);
@@ -65,6 +66,7 @@ private:
 	static constexpr u32 kStashMax = 8;    // spare table pages a space keeps between calls
 	static constexpr u32 kStashLeaf = 3;   // one leaf needs at most a level-3, -2 and -1 table
 	static constexpr unsigned kBatch = 32; // demand frames released per lock hold
+	static constexpr u32 kQueryBatch = 4096; // extents or leaves counted per lock hold
 	static constexpr u64 kMaxExtents = 1u << 24; // frames of one block range (384 MiB of Extent)
 	static constexpr u64 AlignUp(u64 x, u64 a) { return (x + a - 1) & ~(a - 1); }
 	static constexpr u64 LeafBytes(unsigned order) { return kFrame << order; }
@@ -110,6 +112,9 @@ private:
 	void UnchargeLocked(int node, u64 bytes) TA_REQ(lock_);
 	int Publish(Range *r, u64 align, u64 phase, nb_ctx ctx, u64 *offset_out) TA_EXCL(lock_);
 	int CheckRoom(const nb_policy &p, u64 bytes) TA_EXCL(lock_);
+
+	// space_api.cpp
+	void FillBriefLocked(const Range &r, nb_space_info *out) TA_REQ(lock_);
 
 	// space_alloc.cpp
 	int AllocExtent(const Range &r, Extent *e, nb_ctx ctx) TA_EXCL(lock_);

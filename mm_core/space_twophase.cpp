@@ -67,16 +67,27 @@ int Space::FreeFinish(u64 offset, nb_ctx ctx)
 	return 0;
 }
 
-// Unmaps a freeing range and returns its frames. A block's frames are its extents. A
+// Unmaps a freeing range and returns its frames. A block's frames are its extents, unmapped
+// kQueryBatch extents per hold of lock_ (a 64 GiB block of 4 KiB frames is 16M leaves). A
 // reserved range's frames are its leaves (each first touch maps exactly one frame as one
-// leaf, and nothing splits or merges them), taken kBatch at a time so lock_ is never held
-// for the whole of a large range. Returns how many buddy blocks went back (nb_buddy_free).
+// leaf, and nothing splits or merges them), taken kBatch at a time. Either way lock_ is never
+// held for the whole of a large range. Returns how many buddy blocks went back
+// (nb_buddy_free).
 u64 Space::ReleaseFrames(Range *r, nb_ctx ctx)
 {
 	if (r->kind == NB_SPACE_KIND_BLOCK) {
-		{
-			Guard g(&lock_);
-			NB_ASSERT(!table_.Unmap(r->offset, r->size)); // ends are leaf boundaries
+		u64 pos = r->offset;
+		for (u32 i = 0; i < r->nr_extents;) {
+			u64 from = pos;
+			for (u32 stop = Min(r->nr_extents, i + kQueryBatch); i < stop; i++)
+				pos += r->extents[i].nr_frames * kFrame;
+			{
+				Guard g(&lock_);
+				// Extent ends are leaf boundaries: no split, cannot fail.
+				NB_ASSERT(!table_.Unmap(from, pos - from));
+			}
+			if (ctx == NB_CTX_SLEEP && i < r->nr_extents)
+				nb_env_resched();
 		}
 		FreeExtents(r, r->nr_extents);
 		return r->nr_extents && r->extents[0].order == kContig ? 0 : r->nr_extents;

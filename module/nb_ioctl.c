@@ -250,7 +250,7 @@ static int nb_ioctl_query(struct nb_file *nf, void *data)
 		return -EINVAL;
 	if (q->offset & ~PAGE_MASK)
 		return -EINVAL;
-	err = nb_space_query(nf->space, q->offset, &info);
+	err = nb_space_query_full(nf->space, q->offset, &info);
 	if (err)
 		return err;
 	if (info.offset != q->offset)

@@ -62,7 +62,8 @@ struct nb_version {
 #define NB_POLICY_LOCAL 0      /* node of the calling CPU, falling back by distance */
 #define NB_POLICY_PREFERRED 1  /* @node first, falling back by distance */
 #define NB_POLICY_BIND 2       /* only nodes in @nodemask (or @node if nodemask is 0) */
-#define NB_POLICY_INTERLEAVE 3 /* blocks round robin over @nodemask */
+#define NB_POLICY_INTERLEAVE 3 /* frames round robin over @nodemask, on across the file's
+				* allocations (numactl: across a task's) */
 
 /* nb_alloc.flags */
 #define NB_ALLOC_CONTIG (1U << 0)   /* one physically contiguous range */

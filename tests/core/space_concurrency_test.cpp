@@ -169,4 +169,38 @@ TEST_F(SpaceTest, AllocsRacingGuessedFrees) {
 	RecordProperty("freed_by_racer", std::to_string(hits.load()));
 }
 
+/*
+ * Counting a large range's frames does not hold the space lock for the whole walk (issue 12
+ * review 4: a 64 GiB block of 4 KiB frames held it for seconds, from nb_mmap under
+ * mmap_lock, after every ALLOC and from QUERY on read-only files). nb_space_query answers
+ * what mmap and ALLOC need with one short hold; nb_space_query_full counts in batches,
+ * dropping the lock between them (the unlock hook sees every outermost release).
+ */
+TEST_F(SpaceTest, QueryHoldsTheLockBriefly) {
+	const nb_u64 pages = 6000; /* more than one batch (4096) of leaves */
+	nb_policy both = Interleave(3);
+	nb_u64 off;
+	ASSERT_EQ(0, nb_space_reserve(sp, pages * k4K, &both, 0, 0, NB_CTX_SLEEP, &off));
+	for (nb_u64 q = 0; q < pages; q++)
+		ASSERT_EQ(0, FaultRc(off + q * k4K)) << q;
+	unsigned releases = 0;
+	nb_space_info i{};
+	sim::SetUnlockHook([&] { releases++; });
+	ASSERT_EQ(0, nb_space_query(sp, off + 17 * k4K, &i));
+	EXPECT_EQ(1u, releases);
+	EXPECT_EQ(off, i.offset);
+	EXPECT_EQ(pages * k4K, i.size);
+	EXPECT_NE(~0ull, i.first_pfn);
+	EXPECT_EQ(0u, i.populated_bytes) << "the brief query counts nothing";
+	releases = 0;
+	ASSERT_EQ(0, nb_space_query_full(sp, off, &i));
+	sim::SetUnlockHook({});
+	EXPECT_GE(releases, 3u) << "the walk held the lock throughout";
+	EXPECT_EQ(pages * k4K, i.populated_bytes);
+	EXPECT_EQ(pages * k4K, i.leaf_bytes[0]);
+	EXPECT_EQ(pages, i.frames_by_order[0]);
+	EXPECT_EQ(pages / 2 * k4K, i.node_bytes[0]);
+	EXPECT_EQ(pages / 2 * k4K, i.node_bytes[1]);
+}
+
 } /* namespace nbtest */

@@ -109,7 +109,7 @@ protected:
 	}
 	nb_space_info Info(nb_u64 off) {
 		nb_space_info i{};
-		EXPECT_EQ(0, nb_space_query(sp, off, &i));
+		EXPECT_EQ(0, nb_space_query_full(sp, off, &i));
 		return i;
 	}
 	nb_u64 Alloc(nb_u64 bytes, int node, unsigned flags = 0) {
