@@ -47,6 +47,7 @@
 #define NB_SPACE_STATE_DYING 1     /* free begun: faults get -NB_EFAULT */
 #define NB_SPACE_STATE_FREEING 2
 #define NB_SPACE_STATE_MIGRATING 3 /* faults get -NB_EAGAIN */
+#define NB_SPACE_STATE_PUBLISHING 4 /* a block being mapped: not yet returned, not mappable */
 
 struct nb_space;
 

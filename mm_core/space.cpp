@@ -284,49 +284,79 @@ void Space::Destroy(nb_ctx ctx)
 
 // ---- publishing a range ------------------------------------------------------------------
 
-// Gives r an offset >= the cursor with offset % align == phase, maps its extents there and
-// inserts it. `phase` lets a contiguous range whose first frame is not `align`-aligned still
-// map huge: frame address and offset must agree modulo the leaf size. The offset comes back
-// through *offset_out, read under lock_: once lock_ drops, a caller who guessed the offset
-// (they start at 0 and only grow) may free r, so the publisher must never read r again.
+// Gives r an offset >= the cursor with offset % align == phase, inserts it and maps its
+// extents there. `phase` lets a contiguous range whose first frame is not `align`-aligned
+// still map huge: frame address and offset must agree modulo the leaf size. The offset comes
+// back through *offset_out, read under lock_: once lock_ drops, a caller who guessed the offset
+// (they start at 0 and only grow) may free a live r, so the publisher must not read r again.
+//
+// A block is mapped kQueryBatch extents per hold of lock_ (a 64 GiB block of 4 KiB frames is
+// 16M leaves), inserted meanwhile as kPublishing: faults, FREE and MIGRATE keep off it as if
+// it did not exist yet, so it stays ours until it turns kLive. On error it is unmapped and
+// removed again (its offset is not reused) and the caller frees its frames.
 int Space::Publish(Range *r, u64 align, u64 phase, nb_ctx ctx, u64 *offset_out)
 {
-	unsigned want = kStashLeaf;
+	const u32 n = r->nr_extents; // r is ours until it is published
+	u64 off;
 	for (;;) {
 		int rc = GrowRanges(ctx);
 		if (!rc)
-			rc = FillStash(want, ctx);
+			rc = FillStash(kStashLeaf, ctx);
 		if (rc)
 			return rc;
 		Guard g(&lock_);
 		if (nr_ranges_ == cap_ranges_)
 			continue; // another publisher took the slot we grew
-		u64 off = AlignUp(cursor_, align) + phase;
+		off = AlignUp(cursor_, align) + phase;
 		if (off < cursor_ || off >= PageTable::kVirtLimit ||
 		    r->size > PageTable::kVirtLimit - off)
 			return -NB_ENOSPC;
-		u64 pos = off;
-		for (u32 i = 0; !rc && i < r->nr_extents; i++) {
-			const Extent &e = r->extents[i];
-			rc = table_.MapRange(pos, e.pfn, e.nr_frames, PAGE_PRESENT | PAGE_WRITABLE);
-			if (!rc)
-				pos += e.nr_frames * kFrame;
-		}
-		if (rc) {
-			// Whole leaves only, so this unmap needs no split and cannot fail.
-			if (pos > off)
-				NB_ASSERT(!table_.Unmap(off, pos - off));
-			if (rc != -NB_ENOMEM || want >= (1u << 20))
-				return rc;
-			want *= 2; // out of spare table pages: refill with the lock dropped
-			continue;
-		}
 		r->offset = off;
+		r->state = n ? kPublishing : kLive;
 		NB_ASSERT(!InsertLocked(r));
 		cursor_ = off + r->size;
-		*offset_out = off;
-		return 0;
+		break;
 	}
+	*offset_out = off;
+	u64 pos = off;
+	unsigned want = kStashLeaf;
+	for (u32 i = 0; i < n;) {
+		int rc = 0;
+		{
+			Guard g(&lock_);
+			for (u32 stop = Min(n, i + kQueryBatch); !rc && i < stop;) {
+				const Extent &e = r->extents[i];
+				rc = table_.MapRange(pos, e.pfn, e.nr_frames, PAGE_PRESENT | PAGE_WRITABLE);
+				if (!rc) { // MapRange maps all of an extent or nothing of it
+					pos += e.nr_frames * kFrame;
+					i++;
+				}
+			}
+			if (!rc && i == n)
+				r->state = kLive; // from here on, another caller may free it
+			if (rc && (rc != -NB_ENOMEM || want >= (1u << 20))) {
+				// Whole leaves only, so this unmap needs no split and cannot fail.
+				if (pos > off)
+					NB_ASSERT(!table_.Unmap(off, pos - off));
+				RemoveLocked(r);
+				return rc;
+			}
+		}
+		if (rc) {
+			want *= 2; // out of spare table pages: refill with the lock dropped
+			rc = FillStash(want, ctx);
+			if (rc) {
+				Guard g(&lock_);
+				if (pos > off)
+					NB_ASSERT(!table_.Unmap(off, pos - off));
+				RemoveLocked(r);
+				return rc;
+			}
+		} else if (ctx == NB_CTX_SLEEP && i < n) {
+			nb_env_resched();
+		}
+	}
+	return 0;
 }
 
 } // namespace nb

@@ -55,7 +55,10 @@ public:
 
 private:
 	enum State : u8 { kLive = NB_SPACE_STATE_LIVE, kDying = NB_SPACE_STATE_DYING,
-			  kFreeing = NB_SPACE_STATE_FREEING, kMigrating = NB_SPACE_STATE_MIGRATING };
+			  kFreeing = NB_SPACE_STATE_FREEING, kMigrating = NB_SPACE_STATE_MIGRATING,
+			  kPublishing = NB_SPACE_STATE_PUBLISHING };
+	// No fault may use the range: freed or being freed, or still being mapped.
+	static bool Unusable(State s) { return s == kDying || s == kFreeing || s == kPublishing; }
 	static constexpr u32 kContig = ~0u; // Extent::order of an nb_alloc_contig range
 
 	// Units every part of Space works in. Leaves are 4 KiB, 2 MiB or 1 GiB: orders 0, 9, 18.

@@ -383,7 +383,7 @@ int Space::Populate(u64 range_start, u64 offset, unsigned cpu, nb_ctx ctx)
 	{
 		Guard g(&lock_);
 		Range *r = FindStartLocked(range_start);
-		if (!r || r->state == kDying || r->state == kFreeing)
+		if (!r || Unusable(r->state))
 			return -NB_EFAULT;
 		if (r->state == kMigrating)
 			return -NB_EAGAIN;
@@ -409,7 +409,7 @@ int Space::Populate(u64 range_start, u64 offset, unsigned cpu, nb_ctx ctx)
 			break;
 		Guard g(&lock_);
 		Range *r = FindStartLocked(range_start);
-		if (!r || r->state == kDying || r->state == kFreeing)
+		if (!r || Unusable(r->state))
 			rc = -NB_EFAULT;
 		else if (r->state == kMigrating)
 			rc = -NB_EAGAIN;
@@ -449,7 +449,7 @@ int Space::Fault(u64 offset, bool write, unsigned cpu, unsigned max_order, nb_ct
 		{
 			Guard g(&lock_);
 			Range *r = FindLocked(offset);
-			if (!r || r->state == kDying || r->state == kFreeing)
+			if (!r || Unusable(r->state))
 				return -NB_EFAULT;
 			if (r->state == kMigrating)
 				return -NB_EAGAIN;

@@ -29,8 +29,8 @@ int Space::FreeBegin(u64 offset, u64 *start, u64 *len)
 {
 	Guard g(&lock_);
 	Range *r = FindStartLocked(offset);
-	if (!r || r->state == kDying || r->state == kFreeing)
-		return -NB_ENOENT;
+	if (!r || Unusable(r->state))
+		return -NB_ENOENT; // a block still being published does not exist yet
 	if (r->state == kMigrating)
 		return -NB_EBUSY;
 	r->state = kDying;

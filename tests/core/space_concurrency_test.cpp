@@ -203,4 +203,40 @@ TEST_F(SpaceTest, QueryHoldsTheLockBriefly) {
 	EXPECT_EQ(pages / 2 * k4K, i.node_bytes[1]);
 }
 
+/*
+ * A block of more than one batch of frames is mapped with the lock dropped between batches,
+ * as a not-yet-live range: a caller who guesses its offset meanwhile can neither FREE it
+ * (-NB_ENOENT), fault on it (-NB_EFAULT) nor migrate it (-NB_EBUSY). Before, Publish mapped
+ * the whole block in one hold of the spinlock (issue 12 review 4), so the range never showed.
+ * Both nodes are fragmented so that 20 MiB comes as 5120 4 KiB frames.
+ */
+TEST_F(SpaceTest, LargeBlockPublishedInBatches) {
+	Fragment(0, 0, 9);
+	Fragment(1, 0, 9);
+	nb_policy both = Interleave(3);
+	both.mode = NB_POLICY_BIND;
+	unsigned seen = 0;
+	sim::SetUnlockHook([&] {
+		nb_space_info i;
+		if (nb_space_query(sp, 0, &i) || i.state != NB_SPACE_STATE_PUBLISHING)
+			return;
+		seen++;
+		nb_u64 s, l;
+		EXPECT_EQ(-NB_ENOENT, nb_space_free_begin(sp, 0, &s, &l));
+		EXPECT_EQ(-NB_EFAULT, FaultRc(0));
+		EXPECT_EQ(-NB_EBUSY, nb_space_migrate_begin(sp, 0, 1, &s, &l));
+	});
+	nb_u64 off = ~0ull;
+	ASSERT_EQ(0, nb_space_alloc(sp, 20 << 20, &both, 0, NB_CTX_SLEEP, &off));
+	sim::SetUnlockHook({});
+	EXPECT_EQ(0u, off);
+	EXPECT_GE(seen, 1u) << "the block was mapped in one hold of the lock";
+	nb_space_info i = Info(off);
+	EXPECT_EQ(NB_SPACE_STATE_LIVE, i.state);
+	EXPECT_EQ(5120u, i.frames_by_order[0]);
+	EXPECT_EQ(nb_u64{20} << 20, i.leaf_bytes[0]);
+	Write(off, 20 << 20, 3);
+	Check(off, 20 << 20, 3);
+}
+
 } /* namespace nbtest */
