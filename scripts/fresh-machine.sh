@@ -148,14 +148,20 @@ newcomer() {
 		bash -c "cd /root/numabuddy && $1"
 }
 
-say "make demo"
+# step CMD LOG: run CMD as the newcomer, output to the terminal and LOG. In the background
+# with `wait`, because bash runs a trap only after a foreground child ends: a signal must
+# reach cleanup (which stops what runs in the root) while make test is still running.
+step() {
+	say "$1"
+	{ newcomer "$1" 2>&1 | tee "$logs/$2"; } &
+	wait $!
+}
 demo_rc=0
-newcomer 'make demo' 2>&1 | tee "$logs/demo.log" || demo_rc=$?
+step 'make demo' demo.log || demo_rc=$?
 t2=$(date +%s)
 test_rc=0 t3=$t2
 if [ "$demo_rc" -eq 0 ] && [ -z "$only" ]; then
-	say "make test"
-	newcomer 'make test' 2>&1 | tee "$logs/test.log" || test_rc=$?
+	step 'make test' test.log || test_rc=$?
 	t3=$(date +%s)
 fi
 say "debootstrap $((t1 - t0)) s, make demo $((t2 - t1)) s (exit $demo_rc)," \
