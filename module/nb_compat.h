@@ -44,11 +44,30 @@ static inline void nb_vm_flags_clear(struct vm_area_struct *vma, unsigned long f
 }
 #endif
 
-/* Huge entries need THP (PREEMPT_RT kernels have none, 7.x's neither) and DAX (huge_fault
- * is only called for DAX VMAs); 1 GiB entries need the architecture's PUD support on top.
- * Each size also needs a way to make its entry unreachable for page references (below):
- * special (ARCH_SUPPORTS_*_PFNMAP) or devmap. Without one, that size is not mapped at all. */
-#if IS_ENABLED(CONFIG_TRANSPARENT_HUGEPAGE) && IS_ENABLED(CONFIG_FS_DAX) && \
+/*
+ * How a VMA gets huge_fault calls, and what the kernel then believes about its huge entries.
+ *   < 6.15: huge_fault is called only for DAX VMAs (vma_is_dax: the host inode has S_DAX),
+ *           and a DAX VMA's huge entries are special to zap and split (vma_is_special_huge):
+ *           numabuddy's files are S_DAX inodes (nb_fs.c).
+ *   6.15+:  fs/dax refcounts its pages (vmf_insert_folio_pmd/pud came with that), so a DAX
+ *           VMA's huge entries are folios to zap and split: unmapping one would drop a
+ *           reference and a mapcount that were never taken, freeing a pool frame to the page
+ *           allocator (seen on 7.3: "Bad rss-counter", "Bad page state" at rmmod). A
+ *           VM_PFNMAP VMA that has a huge_fault op gets huge faults without S_DAX (7.3: even
+ *           with THP's sysfs switch off, vma_file_bypass_thp_tuneables), and zap and split
+ *           treat its entries as special. So no S_DAX there.
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 15, 0)
+#define NB_INODE_S_DAX 0
+#else
+#define NB_INODE_S_DAX 1
+#endif
+
+/* Huge entries need THP (PREEMPT_RT kernels have none, 7.x's neither) and, where huge_fault
+ * needs a DAX VMA, DAX; 1 GiB entries need the architecture's PUD support on top. Each size
+ * also needs a way to make its entry unreachable for page references (below): special
+ * (ARCH_SUPPORTS_*_PFNMAP) or devmap. Without one, that size is not mapped at all. */
+#if IS_ENABLED(CONFIG_TRANSPARENT_HUGEPAGE) && (IS_ENABLED(CONFIG_FS_DAX) || !NB_INODE_S_DAX) && \
 	(IS_ENABLED(CONFIG_ARCH_SUPPORTS_PMD_PFNMAP) || IS_ENABLED(CONFIG_ARCH_HAS_PTE_DEVMAP))
 #define NB_HAVE_HUGE_PMD 1
 #else
