@@ -8,16 +8,24 @@
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+mkdir -p build
 . scripts/summary.sh
 for flavour in ${FLAVOURS:-default 6.12 6.12-rt trixie trixie-bpo trixie-bpo-rt}; do
 	[ "$flavour" = default ] && arg= || arg=$flavour
 	case "$flavour" in trixie*) scripts/trixie-root.sh || { echo "NB-TEST-FAIL trixie-root see build/trixie/setup.log"; failed=$((failed + 1)); continue; };; esac
 	kver=$(scripts/kver.sh $arg) || { echo "NB-TEST-FAIL kernel-$flavour not installed"; failed=$((failed + 1)); continue; }
 	echo "##### $flavour: $kver"
-	if ! make -s --no-print-directory module KVER="$kver"; then
-		echo "NB-TEST-FAIL build-$flavour"
+	if ! make -s --no-print-directory module KVER="$kver" >"build/module-$kver.log" 2>&1; then
+		tail -n 20 "build/module-$kver.log"
+		echo "NB-TEST-FAIL build-$flavour see build/module-$kver.log"
 		failed=$((failed + 1))
 		continue
+	fi
+	# The module builds with no warning on every kernel.
+	if grep -q 'warning:' "build/module-$kver.log"; then
+		grep 'warning:' "build/module-$kver.log" | head -n 5
+		echo "NB-TEST-FAIL build-warnings-$flavour see build/module-$kver.log"
+		failed=$((failed + 1))
 	fi
 	counted "$flavour" env KVER="$kver" NB_EXTRA_KERNELS= NB_SKIP_SELFTEST=1 NB_SKIP_BENCH=1 \
 		scripts/test-vm.sh

@@ -4,9 +4,10 @@
 # Prints every test line and closes with one summary line over all runs (scripts/summary.sh).
 #
 #   TOPOLOGIES="2node 4node cpuless"  which topologies to boot
-#   NB_EXTRA_KERNELS="6.12 6.12-rt"    Debian kernel flavours that also get a 2node smoke run
-#                                      (scripts/kver.sh names them; trixie, trixie-bpo and
-#                                      trixie-bpo-rt come from the trixie root)
+#   NB_EXTRA_KERNELS="6.12 6.12-rt trixie-bpo"  Debian kernel flavours that also get a 2node
+#                                      and a big run (scripts/kver.sh names them; trixie,
+#                                      trixie-bpo and trixie-bpo-rt come from the trixie root,
+#                                      scripts/trixie-root.sh, made here on first use)
 #   NB_SKIP_{SELFTEST,BIG,FUZZ,DKMS,BENCH}=1  skip those parts (quick local runs)
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -81,9 +82,17 @@ fi
 
 # Portability smoke: the same suite on the other supported kernels (make test-kernels runs
 # every topology on each).
-for flavour in ${NB_EXTRA_KERNELS-6.12 6.12-rt}; do
+for flavour in ${NB_EXTRA_KERNELS-6.12 6.12-rt trixie-bpo}; do
+	case "$flavour" in
+	trixie*) scripts/trixie-root.sh || { echo "NB-TEST-FAIL trixie-root see build/trixie/setup.log"; failed=$((failed + 1)); continue; };;
+	esac
 	xkver=$(scripts/kver.sh "$flavour") || { echo "NB-TEST-FAIL kernel-$flavour not installed"; failed=$((failed + 1)); continue; }
 	if make -s --no-print-directory module KVER="$xkver" >"build/module-$xkver.log" 2>&1; then
+		if grep -q 'warning:' "build/module-$xkver.log"; then
+			grep 'warning:' "build/module-$xkver.log" | head -n 5
+			echo "NB-TEST-FAIL build-warnings-$flavour see build/module-$xkver.log"
+			failed=$((failed + 1))
+		fi
 		# shellcheck disable=SC2046
 		run_vm "2node-$flavour" "$xkver" --topology 2node \
 			--log "build/vm/2node-$xkver.log" $(payload "build/module/$xkver/numabuddy.ko")
