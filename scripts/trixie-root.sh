@@ -24,8 +24,8 @@ log=$top/setup.log
 mkdir -p "$top"
 say() { echo "trixie-root: $*" | tee -a "$log"; }
 
-# The URI of the machine's Debian archive: the deb entry (one-line .list or deb822 .sources)
-# whose suite is a Debian release name, not -security.
+# The URI of the machine's Debian archive: the first deb entry (one-line .list or deb822
+# .sources) whose suite is a Debian release (not -security, and no third-party repository).
 mirror=$(
 	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
 		[ -r "$f" ] && sed -e 's/#.*//' -e 's/\[[^]]*\]//' "$f" | awk '$1 == "deb" { print $2, $3 }'
@@ -40,7 +40,8 @@ mirror=$(
 			if ($i ~ /^Suites:/) { s = $i; sub(/^Suites:[ \t]*/, "", s); sub(/ .*/, "", s) }
 		       }
 		       if (deb && u != "") print u, s }' "$f"
-	done | awk '$2 !~ /-security$/ && $2 !~ /\// { print $1; exit }')
+	done | awk '$2 ~ /^(bullseye|bookworm|trixie|forky|sid|oldstable|stable|testing|unstable)(-updates)?$/ {
+		print $1; exit }')
 [ -n "$mirror" ] || { echo "trixie-root: no Debian archive in this machine's apt sources" >&2; exit 1; }
 
 if [ ! -x "$root/usr/bin/apt-get" ]; then
