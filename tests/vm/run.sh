@@ -20,9 +20,10 @@
 #   --bzimage        boot /boot/vmlinuz-VER itself. By default run.sh boots the ELF vmlinux
 #                    inside it (extracted once to build/vm/vmlinux-VER) through QEMU's PVH
 #                    entry: same kernel, but TCG no longer spends ~5 s decompressing it
-#   --kernel FILE    boot FILE (an ELF vmlinux with a PVH entry, or a bzImage) instead of
-#                    anything in /boot, e.g. a kernel built from source; --kver must then be
-#                    its release (modules are checked against it, logs are named after it)
+#   --kernel FILE    boot FILE (an ELF vmlinux with a PVH entry, booted as is, or a bzImage,
+#                    booted like /boot's) instead of anything in /boot, e.g. a kernel built
+#                    from source; --kver must then be its release (modules are checked
+#                    against it, logs are named after it)
 #   --moddir DIR     that kernel's module tree (what /lib/modules/VER is on its own system),
 #                    for --kmod; e.g. a kernel unpacked into build/trixie/root
 #   NB_VM_CPU        environment override of the QEMU -cpu model (default "max")
@@ -65,7 +66,11 @@ nb_topology "$topo" || exit 2
 [ -n "$kver" ] || kver=$("$here/kver.sh") || die "cannot determine the default kernel"
 kernel=${kimage:-/boot/vmlinuz-$kver}
 [ -r "$kernel" ] || die "no readable $kernel"
-[ -z "$kimage" ] || bzimage=1 # booted as given: a source build's vmlinux is already ELF
+# A --kernel that is an ELF vmlinux (a source build's) is booted as given; a bzImage (a Debian
+# kernel unpacked elsewhere) like /boot's, through its vmlinux: the decompressor would also
+# place the kernel at a random physical address, and a kernel inside the aligned GiB that the
+# big topology's pool needs fails the 1 GiB cases at random.
+[ -n "$kimage" ] && readelf -h "$kimage" >/dev/null 2>&1 && bzimage=1
 [[ "$timeout" =~ ^[0-9]+$ ]] || die "--timeout wants seconds"
 
 out=$root/build/vm
