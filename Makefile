@@ -55,6 +55,11 @@ V ?= 0
 # can never be linked into another's module, and the source tree stays free of outputs.
 MODDIR := $(BUILD)/module/$(KVER)
 KO := $(MODDIR)/numabuddy.ko
+# A kernel whose headers only the trixie root has (Debian 13's 6.12, trixie-backports' 7.x:
+# they need trixie's gcc) is built inside that root, by scripts/in-root.sh: its build tree
+# is the root's /nb/module/KVER, and build/module/KVER links to it.
+TROOT := $(BUILD)/trixie/root
+IN_ROOT := $(if $(wildcard $(KDIR)/Makefile),,$(wildcard $(TROOT)/usr/src/linux-headers-$(KVER)/Makefile))
 
 export KVER KO
 
@@ -72,11 +77,19 @@ deps:
 
 ## module        build numabuddy.ko for KVER (default: Debian's current kernel)
 module:
+ifneq ($(IN_ROOT),)
+	@mkdir -p $(TROOT)/nb/module/$(KVER) $(BUILD)/module
+	@ln -sfn $(TROOT)/nb/module/$(KVER) $(MODDIR)
+endif
 	@mkdir -p $(MODDIR)
 	@rsync -a --delete --exclude='*.o' --exclude='.*.cmd' --exclude='*.ko' \
 		--exclude='*.mod*' --exclude='*.order' --exclude=Module.symvers \
 		Kbuild module mm_core uapi scripts $(MODDIR)/
+ifneq ($(IN_ROOT),)
+	scripts/in-root.sh make -C /lib/modules/$(KVER)/build M=/nb/module/$(KVER) V=$(V) modules
+else
 	$(MAKE) -C $(KDIR) M=$(MODDIR) V=$(V) modules
+endif
 	@$(MAKE) --no-print-directory check-symbols
 
 ## check-symbols the C++ core, linked alone, may only need env functions and mem*
@@ -109,7 +122,8 @@ dkms-install:
 dkms-uninstall:
 	scripts/dkms.sh uninstall
 
-## test-kernels  the VM suite on every supported kernel (6.1, 6.12, 6.12-rt)
+## test-kernels  the VM suite on every supported kernel: Debian 12's 6.1, 6.12, 6.12-rt; Debian
+##               13's 6.12 and trixie-backports' kernel and its -rt (built in build/trixie/root)
 test-kernels: userspace
 	scripts/test-kernels.sh
 

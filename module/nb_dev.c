@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * nb_dev.c - /dev/numabuddy: the misc device, open and release of a file (its nb_space and
- * S_DAX inode, per-node quotas), fdinfo. The ioctls are in nb_ioctl.c, mmap and faults in
+ * own inode, per-node quotas), fdinfo. The ioctls are in nb_ioctl.c, mmap and faults in
  * nb_vma.c; what a file is: nb_file.h.
  */
 #include <linux/fs.h>

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * nb_fs.c - one anonymous S_DAX inode per open file, on a private pseudo filesystem.
+ * nb_fs.c - one anonymous inode per open file, on a private pseudo filesystem.
  *
- * Why: the kernel calls vm_ops->huge_fault only for DAX-like VMAs (vma_is_dax: the mapping's
- * host inode has S_DAX), and unmap_mapping_range() zaps by (mapping, offset). Giving every
- * open file its own inode, used as the file's f_mapping (as DRM does with its anon inode),
- * gets both: PMD/PUD faults, and zaps that reach exactly this file's mappings in every
- * process that shares it (fork, SCM_RIGHTS), and nobody else's.
+ * Why: unmap_mapping_range() zaps by (mapping, offset), and before 6.15 the kernel calls
+ * vm_ops->huge_fault only for DAX VMAs (vma_is_dax: the mapping's host inode has S_DAX;
+ * nb_compat.h says why 6.15+ must not have it). Giving every open file its own inode, used
+ * as the file's f_mapping (as DRM does with its anon inode), gets both: PMD/PUD faults, and
+ * zaps that reach exactly this file's mappings in every process that shares it (fork,
+ * SCM_RIGHTS), and nobody else's.
  */
 #include <linux/fs.h>
 #include <linux/fs_context.h>
@@ -14,6 +15,7 @@
 #include <linux/pseudo_fs.h>
 
 #include "nb_internal.h"
+#include "nb_compat.h"
 
 #define NB_FS_MAGIC 0x6e627566 /* "nbuf" */
 
@@ -49,6 +51,7 @@ struct inode *nb_fs_inode_new(void)
 
 	if (IS_ERR(inode))
 		return inode;
-	inode->i_flags |= S_DAX;
+	if (NB_INODE_S_DAX)
+		inode->i_flags |= S_DAX;
 	return inode;
 }

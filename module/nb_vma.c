@@ -7,7 +7,6 @@
 #include <linux/fs.h>
 #include <linux/mman.h>
 #include <linux/mm.h>
-#include <linux/pfn_t.h>
 #include <linux/sched.h>
 #include <linux/wait.h>
 
@@ -147,7 +146,7 @@ static int nb_vma_mprotect(struct vm_area_struct *vma, unsigned long start, unsi
 	for (addr = round_down(start, PUD_SIZE); addr < end; addr += PUD_SIZE)
 		if (addr >= vma->vm_start && addr + PUD_SIZE <= vma->vm_end &&
 		    nb_gib_window_mappable(nf, addr + delta))
-			zap_vma_ptes(vma, addr, PUD_SIZE);
+			nb_zap_special_range(vma, addr, PUD_SIZE);
 	return 0;
 }
 #endif

@@ -3,10 +3,21 @@
 #   (none)   the one Debian's linux-headers-amd64 metapackage depends on (Debian 12: 6.1)
 #   6.12     the one linux-headers-6.12-amd64 depends on
 #   6.12-rt  the one linux-headers-6.12-rt-amd64 depends on
+#   trixie, trixie-bpo, trixie-bpo-rt
+#            Debian 13's kernel, and trixie-backports' newest and its PREEMPT_RT flavour:
+#            the ones the trixie root holds (scripts/trixie-root.sh writes build/trixie/kernels)
 # Debian moves the ABI number, so no version is ever written down anywhere. Without the
 # metapackage, falls back to the newest installed headers; with no headers at all it fails
 # (never uname -r: the running kernel may have no headers, and a build for it would land in
 # another build/module/KVER/ than the one the tests look in).
+case "${1:-}" in
+trixie | trixie-bpo | trixie-bpo-rt)
+	v=$(awk -v f="$1" '$1 == f { print $2 }' "$(dirname "$0")/../build/trixie/kernels" 2>/dev/null)
+	[ -n "$v" ] || { echo "kver.sh: no $1 kernel: run scripts/trixie-root.sh" >&2; exit 1; }
+	echo "$v"
+	exit 0
+	;;
+esac
 meta=linux-headers-${1:+$1-}amd64
 v=$(dpkg-query -W -f='${Depends}' "$meta" 2>/dev/null |
 	sed -n 's/^linux-headers-\([^ ,]*\).*/\1/p')

@@ -4,7 +4,10 @@
 # Prints every test line and closes with one summary line over all runs (scripts/summary.sh).
 #
 #   TOPOLOGIES="2node 4node cpuless"  which topologies to boot
-#   NB_EXTRA_KERNELS="6.12 6.12-rt"    Debian kernel flavours that also get a 2node smoke run
+#   NB_EXTRA_KERNELS="6.12 6.12-rt trixie-bpo"  Debian kernel flavours that also get a 2node
+#                                      and a big run (scripts/kver.sh names them; trixie,
+#                                      trixie-bpo and trixie-bpo-rt come from the trixie root,
+#                                      scripts/trixie-root.sh, made here on first use)
 #   NB_SKIP_{SELFTEST,BIG,FUZZ,DKMS,BENCH,EXEC}=1  skip those parts (quick local runs)
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,7 +30,21 @@ payload() {
 	echo "${args[@]}"
 }
 
-run_vm() { local label=$1; shift; counted "$label" tests/vm/run.sh --kver "$kver" "$@"; }
+# kernel_args KVER: run.sh's --kernel/--moddir for a kernel that is not installed on this
+# machine but in the trixie root (scripts/trixie-root.sh); nothing for one in /boot.
+troot=$root/build/trixie/root
+kernel_args() {
+	[ -e "/boot/vmlinuz-$1" ] || [ ! -e "$troot/boot/vmlinuz-$1" ] ||
+		echo "--kernel $troot/boot/vmlinuz-$1 --moddir $troot/lib/modules/$1"
+}
+
+# run_vm LABEL KVER RUN.SH-ARGS...
+run_vm() {
+	local label=$1 k=$2
+	shift 2
+	# shellcheck disable=SC2046
+	counted "$label" tests/vm/run.sh --kver "$k" $(kernel_args "$k") "$@"
+}
 
 if [ -z "${NB_SKIP_SELFTEST:-}" ]; then
 	counted harness-selftest tests/vm/selftest.sh
@@ -35,7 +52,7 @@ fi
 
 for t in $topologies; do
 	# shellcheck disable=SC2046
-	run_vm "$t" --topology "$t" --log "build/vm/$t-$kver.log" $(payload "$ko")
+	run_vm "$t" "$kver" --topology "$t" --log "build/vm/$t-$kver.log" $(payload "$ko")
 done
 
 # The 1 GiB + 6 MiB + 12 KiB block mapped as 1G/2M/4K entries needs a node with a pool that
@@ -44,7 +61,7 @@ done
 # run_big LABEL KVER KO: that suite, with the 1 GiB cases of nb_mapper and nb_kpaths.
 run_big() {
 	# shellcheck disable=SC2046
-	counted "$1" tests/vm/run.sh --kver "$2" --topology big --timeout 400 \
+	run_vm "$1" "$2" --topology big --timeout 400 \
 		--log "build/vm/big-$2.log" \
 		--append "nb_pool_mb=2200 nb_nodes_mask=1 nb_mapper_args=--mixed init_on_alloc=0" \
 		$(payload "$3")
@@ -81,21 +98,29 @@ fi
 # and the hostile cases (rmmod while in use, signals mid-allocation, memory pressure...).
 if [ -z "${NB_SKIP_FUZZ:-}" ]; then
 	# shellcheck disable=SC2046
-	run_vm fuzz-4node --topology 4node --timeout 420 --log "build/vm/fuzz-4node-$kver.log" \
+	run_vm fuzz-4node "$kver" --topology 4node --timeout 420 --log "build/vm/fuzz-4node-$kver.log" \
 		--append "nb_fuzz_ops=20000 nb_fuzz_seconds=100 nb_fuzz_max_block=4194304" \
 		$(payload "$ko" tests/vmsuite/fuzz.sh)
 	# shellcheck disable=SC2046
-	run_vm hostile-4node --topology 4node --timeout 900 --log "build/vm/hostile-4node-$kver.log" \
+	run_vm hostile-4node "$kver" --topology 4node --timeout 900 --log "build/vm/hostile-4node-$kver.log" \
 		$(payload "$ko" tests/vmsuite/hostile.sh)
 fi
 
 # Portability smoke: the same suite on the other supported kernels (make test-kernels runs
 # every topology on each).
-for flavour in ${NB_EXTRA_KERNELS-6.12 6.12-rt}; do
+for flavour in ${NB_EXTRA_KERNELS-6.12 6.12-rt trixie-bpo}; do
+	case "$flavour" in
+	trixie*) scripts/trixie-root.sh || { echo "NB-TEST-FAIL trixie-root see build/trixie/setup.log"; failed=$((failed + 1)); continue; };;
+	esac
 	xkver=$(scripts/kver.sh "$flavour") || { echo "NB-TEST-FAIL kernel-$flavour not installed"; failed=$((failed + 1)); continue; }
 	if make -s --no-print-directory module KVER="$xkver" >"build/module-$xkver.log" 2>&1; then
+		if grep -q 'warning:' "build/module-$xkver.log"; then
+			grep 'warning:' "build/module-$xkver.log" | head -n 5
+			echo "NB-TEST-FAIL build-warnings-$flavour see build/module-$xkver.log"
+			failed=$((failed + 1))
+		fi
 		# shellcheck disable=SC2046
-		run_vm "2node-$flavour" --kver "$xkver" --topology 2node \
+		run_vm "2node-$flavour" "$xkver" --topology 2node \
 			--log "build/vm/2node-$xkver.log" $(payload "build/module/$xkver/numabuddy.ko")
 		# 1 GiB mappings meet each kernel's own mprotect/mremap/split code.
 		[ -n "${NB_SKIP_BIG:-}" ] || run_big "big-1g-$flavour" "$xkver" "build/module/$xkver/numabuddy.ko"
@@ -106,10 +131,22 @@ for flavour in ${NB_EXTRA_KERNELS-6.12 6.12-rt}; do
 	fi
 done
 
+# dkms_sh ARGS: scripts/dkms.sh where KVER's headers are: here, or inside the trixie root
+# (the sources copied to its /nb/src first). Paths it prints are the machine's.
+dkms_sh() {
+	if [ -e "/lib/modules/$kver/build/Makefile" ] || [ ! -e "$troot/usr/src/linux-headers-$kver" ]; then
+		scripts/dkms.sh "$@"
+		return
+	fi
+	mkdir -p "$troot/nb/src"
+	rsync -a --delete Kbuild dkms.conf module mm_core uapi scripts "$troot/nb/src/" &&
+		scripts/in-root.sh /nb/src/scripts/dkms.sh "$@" |
+		{ [ "$1" = path ] && sed "s|^/|$troot/|" || cat; }
+}
 if [ -z "${NB_SKIP_DKMS:-}" ]; then
 	echo "=== dkms build"
-	if scripts/dkms.sh install "$kver" >build/dkms.log 2>&1; then
-		dko=$(scripts/dkms.sh path "$kver")
+	if dkms_sh install "$kver" >build/dkms.log 2>&1; then
+		dko=$(dkms_sh path "$kver")
 		mkdir -p build/vm/dkms
 		case "$dko" in
 		*.xz) xz -dc "$dko" >build/vm/dkms/numabuddy.ko;;
@@ -119,7 +156,7 @@ if [ -z "${NB_SKIP_DKMS:-}" ]; then
 		echo "NB-TEST-PASS dkms-build ($dko)"
 		passed=$((passed + 1))
 		# shellcheck disable=SC2046
-		run_vm dkms-2node --topology 2node --log "build/vm/dkms-2node-$kver.log" \
+		run_vm dkms-2node "$kver" --topology 2node --log "build/vm/dkms-2node-$kver.log" \
 			$(payload "$root/build/vm/dkms/numabuddy.ko")
 	else
 		tail -n 30 build/dkms.log

@@ -2,7 +2,7 @@
 # Builds the busybox initramfs (cpio.gz) the VM tests boot.
 #
 #   mkinitramfs.sh [--out FILE] [--kver VER] [--ko FILE]... [--bin FILE]... [--suite FILE]
-#                  [--file SRC:DST]... [--kmod NAME]...
+#                  [--file SRC:DST]... [--kmod NAME]... [--moddir DIR]
 #
 #   --out FILE      output image (default: build/vm/initramfs.cpio.gz in the repo)
 #   --kver VER      kernel whose modules --kmod takes (default: tests/vm/kver.sh)
@@ -13,6 +13,8 @@
 #   --file SRC:DST  any extra file, installed at absolute path DST
 #   --kmod NAME     a distro module and its dependencies from /lib/modules/VER, decompressed
 #                   (busybox insmod cannot read .ko.xz); load with "modprobe NAME"
+#   --moddir DIR    where --kmod finds kernel VER's modules (default /lib/modules/VER), for a
+#                   kernel that is not installed here (one unpacked into build/trixie/root)
 #
 # Every option except --out/--kver is repeatable. Runs as any user; /dev/console is created
 # when we may mknod, otherwise /init reopens it from devtmpfs.
@@ -23,7 +25,7 @@ root=$(cd "$here/../.." && pwd)
 
 die() { echo "mkinitramfs: $*" >&2; exit 1; }
 
-out='' kver='' kos=() bins=() suite='' files=() kmods=()
+out='' kver='' moddir='' kos=() bins=() suite='' files=() kmods=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--out) out=$2; shift 2;;
@@ -33,6 +35,7 @@ while [ $# -gt 0 ]; do
 	--suite) suite=$2; shift 2;;
 	--file) files+=("$2"); shift 2;;
 	--kmod) kmods+=("$2"); shift 2;;
+	--moddir) moddir=$2; shift 2;;
 	-h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0;;
 	*) die "unknown option '$1' (see --help)";;
 	esac
@@ -101,22 +104,27 @@ done
 
 if [ ${#kmods[@]} -gt 0 ]; then
 	[ -n "$kver" ] || kver=$("$here/kver.sh")
-	moddir=/lib/modules/$kver
-	[ -d "$moddir" ] || die "no $moddir"
-	mkdir -p "$stage$moddir"
-	cp "$moddir"/modules.builtin* "$moddir"/modules.order "$stage$moddir"/ 2>/dev/null || true
+	[ -n "$moddir" ] || moddir=/lib/modules/$kver
+	[ -r "$moddir/modules.dep" ] || die "no $moddir/modules.dep"
+	dst_dir=$stage/lib/modules/$kver
+	mkdir -p "$dst_dir"
+	cp "$moddir"/modules.builtin* "$moddir"/modules.order "$dst_dir"/ 2>/dev/null || true
 	for m in "${kmods[@]}"; do
-		deps=$(modprobe -S "$kver" --show-depends "$m") || die "kernel $kver has no module '$m'"
-		for ko in $(awk '$1 == "insmod" { print $2 }' <<<"$deps"); do
-			rel=${ko#/lib/modules/"$kver"/}
-			dst=$stage$moddir/${rel%.xz}
+		# modules.dep: "kernel/x/NAME.ko.xz: every module it needs, transitively". Read
+		# directly, so a module tree that is not this machine's works as well.
+		deps=$(awk -v m="${m//-/_}" '{ n = $1; sub(/:$/, "", n); b = n; sub(/.*\//, "", b)
+			sub(/\.ko.*/, "", b); gsub(/-/, "_", b)
+			if (b == m) { $1 = n; print; exit } }' "$moddir/modules.dep")
+		[ -n "$deps" ] || die "kernel $kver has no module '$m' in $moddir"
+		for rel in $deps; do
+			dst=$dst_dir/${rel%.xz}
 			dst=${dst%.zst}
 			[ -e "$dst" ] && continue
 			mkdir -p "$(dirname "$dst")"
-			case "$ko" in
-			*.xz) xz -dc "$ko" >"$dst";;
-			*.zst) zstd -qdc "$ko" >"$dst";;
-			*) cp "$ko" "$dst";;
+			case "$rel" in
+			*.xz) xz -dc "$moddir/$rel" >"$dst";;
+			*.zst) zstd -qdc "$moddir/$rel" >"$dst";;
+			*) cp "$moddir/$rel" "$dst";;
 			esac
 		done
 	done
