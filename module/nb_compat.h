@@ -8,6 +8,7 @@
 
 #include <linux/mm.h>
 #include <linux/mmzone.h>
+#include <linux/pfn_t.h>
 #include <linux/version.h>
 
 /* Largest order the page allocator hands out: MAX_ORDER was exclusive until 6.4 renamed the
@@ -37,7 +38,8 @@ static inline void nb_vm_flags_clear(struct vm_area_struct *vma, unsigned long f
 
 /* Huge entries need THP (PREEMPT_RT kernels have none) and DAX (huge_fault is only called
  * for DAX VMAs); 1 GiB entries need the architecture's PUD support on top. */
-#if IS_ENABLED(CONFIG_TRANSPARENT_HUGEPAGE) && IS_ENABLED(CONFIG_FS_DAX)
+#if IS_ENABLED(CONFIG_TRANSPARENT_HUGEPAGE) && IS_ENABLED(CONFIG_FS_DAX) && \
+	(IS_ENABLED(CONFIG_ARCH_SUPPORTS_PMD_PFNMAP) || IS_ENABLED(CONFIG_ARCH_HAS_PTE_DEVMAP))
 #define NB_HAVE_HUGE_PMD 1
 #else
 #define NB_HAVE_HUGE_PMD 0
@@ -46,6 +48,30 @@ static inline void nb_vm_flags_clear(struct vm_area_struct *vma, unsigned long f
 #define NB_HAVE_HUGE_PUD 1
 #else
 #define NB_HAVE_HUGE_PUD 0
+#endif
+
+/*
+ * Huge entries that the kernel's page-reference paths refuse, as they refuse our special PTEs.
+ * Pool frames are plain page-allocator chunks (head refcount 1, tails 0) that numabuddy owns:
+ * a reference taken through a mapping (get_user_pages from vmsplice, O_DIRECT, io_uring,
+ * process_vm_readv, move_pages) would outlive FREE and reach the frame's next owner.
+ *   6.12+: PFN PMDs/PUDs of a VM_PFNMAP VMA are special (ARCH_SUPPORTS_{PMD,PUD}_PFNMAP);
+ *          GUP skips them.
+ *   6.1:   no special huge entries: a plain PFN PMD looks like a transparent huge page and
+ *          GUP grabs its struct page. Mark it devmap instead: GUP then wants the frame's
+ *          dev_pagemap, which RAM never has, and fails with EFAULT (follow_devmap_pmd,
+ *          __gup_device_huge). Unmap, split and mprotect treat devmap entries of a DAX VMA
+ *          as special (vma_is_special_huge), so nothing else changes.
+ */
+#if IS_ENABLED(CONFIG_ARCH_SUPPORTS_PMD_PFNMAP)
+#define nb_pmd_pfn(pfn) pfn_to_pfn_t(pfn)
+#else
+#define nb_pmd_pfn(pfn) __pfn_to_pfn_t(pfn, PFN_DEV | PFN_MAP)
+#endif
+#if IS_ENABLED(CONFIG_ARCH_SUPPORTS_PUD_PFNMAP)
+#define nb_pud_pfn(pfn) pfn_to_pfn_t(pfn)
+#else
+#define nb_pud_pfn(pfn) __pfn_to_pfn_t(pfn, PFN_DEV | PFN_MAP)
 #endif
 
 /* huge_fault took an enum page_entry_size until 6.6, then the mapping order. NB_HUGE_FAULT

@@ -71,12 +71,12 @@ static vm_fault_t nb_handle_fault(struct vm_fault *vmf, unsigned int order)
 		break;
 #if NB_HAVE_HUGE_PMD
 	case PMD_SHIFT - PAGE_SHIFT:
-		ret = vmf_insert_pfn_pmd(vmf, pfn_to_pfn_t(r.pfn), r.writable);
+		ret = vmf_insert_pfn_pmd(vmf, nb_pmd_pfn(r.pfn), r.writable);
 		break;
 #endif
 #if NB_HAVE_HUGE_PUD
 	case PUD_SHIFT - PAGE_SHIFT:
-		ret = vmf_insert_pfn_pud(vmf, pfn_to_pfn_t(r.pfn), r.writable);
+		ret = vmf_insert_pfn_pud(vmf, nb_pud_pfn(r.pfn), r.writable);
 		break;
 #endif
 	default:
@@ -96,10 +96,71 @@ static vm_fault_t nb_fault(struct vm_fault *vmf)
 NB_DEFINE_HUGE_FAULT(nb_huge_fault, nb_handle_fault)
 #endif
 
+#if NB_HAVE_HUGE_PUD
+/*
+ * 1 GiB entries and the kernel's VMA surgery. Neither 6.1 nor 6.12 expects a PFN PUD leaf in
+ * a VMA that is split, moved or (6.1) mprotected: __split_vma never splits a PUD leaf, so one
+ * entry would span two VMAs; mremap's get_old_pud() and 6.1's change_pud_range() take a leaf
+ * for a corrupt table ("bad pud") and clear it without a TLB flush, so a thread that has the
+ * translation cached keeps access after a later FREE. So the GiB windows such an operation
+ * touches are zapped first, the proper way (cleared, then flushed); later faults map them
+ * again, with a 1 GiB entry only where a whole aligned GiB still lies in one VMA.
+ *   - split (munmap, mprotect or madvise of part of a VMA, mremap of part), mremap move and
+ *     fork call vm_ops->open on the new VMA first, with the VMAs involved write-locked. A VMA
+ *     with a close op is never merged (is_mergeable_vma), so mremap's copy_vma always makes a
+ *     new VMA and calls open; the empty nb_vma_close is there for that.
+ *   - mprotect calls vm_ops->mprotect before it changes any entry.
+ * Windows without a 1 GiB frame behind them are left alone (nb_space_huge_align).
+ */
+static bool nb_gib_window_mappable(struct nb_file *nf, u64 off)
+{
+	return nb_space_huge_align(nf->space, off, PUD_SIZE) >= PUD_SIZE;
+}
+
+static void nb_vma_open(struct vm_area_struct *vma)
+{
+	struct nb_file *nf = vma->vm_file->private_data;
+	u64 start = (u64)vma->vm_pgoff << PAGE_SHIFT;
+	u64 end = start + (vma->vm_end - vma->vm_start);
+	u64 off;
+
+	/* Every mapping of the file: the VMA this one was split or copied from included. */
+	for (off = round_down(start, PUD_SIZE); off < end; off += PUD_SIZE)
+		if (nb_gib_window_mappable(nf, off))
+			unmap_mapping_range(vma->vm_file->f_mapping, off, PUD_SIZE, 1);
+}
+
+static void nb_vma_close(struct vm_area_struct *vma)
+{
+}
+
+static int nb_vma_mprotect(struct vm_area_struct *vma, unsigned long start, unsigned long end,
+			   unsigned long newflags)
+{
+	struct nb_file *nf = vma->vm_file->private_data;
+	/* A leaf needs a GiB-aligned address mapping a GiB-aligned offset. */
+	u64 delta = ((u64)vma->vm_pgoff << PAGE_SHIFT) - vma->vm_start;
+	unsigned long addr;
+
+	if (delta & (PUD_SIZE - 1))
+		return 0;
+	for (addr = round_down(start, PUD_SIZE); addr < end; addr += PUD_SIZE)
+		if (addr >= vma->vm_start && addr + PUD_SIZE <= vma->vm_end &&
+		    nb_gib_window_mappable(nf, addr + delta))
+			zap_vma_ptes(vma, addr, PUD_SIZE);
+	return 0;
+}
+#endif
+
 static const struct vm_operations_struct nb_vm_ops = {
 	.fault = nb_fault,
 #if NB_HAVE_HUGE_PMD
 	.huge_fault = nb_huge_fault,
+#endif
+#if NB_HAVE_HUGE_PUD
+	.open = nb_vma_open,
+	.close = nb_vma_close,
+	.mprotect = nb_vma_mprotect,
 #endif
 };
 

@@ -39,7 +39,7 @@ counted() {
 
 # payload KO [SUITE]: the module, the in-VM test programs, the static CLI and library test.
 payload() {
-	local args=(--ko "$1" --suite "${2:-tests/vmsuite/smoke.sh}")
+	local args=(--ko "$1" --suite "${2:-tests/vmsuite/smoke.sh}" --kmod brd)
 	for b in "$vmbin"/* build/userspace/nb_vm_test; do [ -x "$b" ] && args+=(--bin "$b"); done
 	[ -x build/userspace/numabuddy-static ] &&
 		args+=(--file build/userspace/numabuddy-static:/bin/numabuddy)
@@ -60,19 +60,22 @@ done
 # The 1 GiB + 6 MiB + 12 KiB block mapped as 1G/2M/4K entries needs a node with a pool that
 # holds an aligned GiB: node 0 of `big`. init_on_alloc=0 only makes reserving that pool
 # quicker under TCG (numabuddy zeroes what it hands out either way).
-if [ -z "${NB_SKIP_BIG:-}" ]; then
+# run_big LABEL KVER KO: that suite, with the 1 GiB cases of nb_mapper and nb_kpaths.
+run_big() {
 	# shellcheck disable=SC2046
-	run_vm big-1g --topology big --timeout 400 --log "build/vm/big-$kver.log" \
+	counted "$1" tests/vm/run.sh --kver "$2" --topology big --timeout 400 \
+		--log "build/vm/big-$2.log" \
 		--append "nb_pool_mb=2200 nb_nodes_mask=1 nb_mapper_args=--mixed init_on_alloc=0" \
-		$(payload "$ko")
-fi
+		$(payload "$3")
+}
+[ -n "${NB_SKIP_BIG:-}" ] || run_big big-1g "$kver" "$ko"
 
 # Reliability: a bounded fuzz run (the pools must come back exactly, rmmod must succeed)
 # and the hostile cases (rmmod while in use, signals mid-allocation, memory pressure...).
 if [ -z "${NB_SKIP_FUZZ:-}" ]; then
 	# shellcheck disable=SC2046
 	run_vm fuzz-4node --topology 4node --timeout 420 --log "build/vm/fuzz-4node-$kver.log" \
-		--append "nb_fuzz_ops=20000 nb_fuzz_seconds=100 nb_fuzz_max_block=1048576" \
+		--append "nb_fuzz_ops=20000 nb_fuzz_seconds=100 nb_fuzz_max_block=4194304" \
 		$(payload "$ko" tests/vmsuite/fuzz.sh)
 	# shellcheck disable=SC2046
 	run_vm hostile-4node --topology 4node --timeout 900 --log "build/vm/hostile-4node-$kver.log" \
@@ -87,6 +90,8 @@ for flavour in ${NB_EXTRA_KERNELS-6.12 6.12-rt}; do
 		# shellcheck disable=SC2046
 		run_vm "2node-$flavour" --kver "$xkver" --topology 2node \
 			--log "build/vm/2node-$xkver.log" $(payload "build/module/$xkver/numabuddy.ko")
+		# 1 GiB mappings meet each kernel's own mprotect/mremap/split code.
+		[ -n "${NB_SKIP_BIG:-}" ] || run_big "big-1g-$flavour" "$xkver" "build/module/$xkver/numabuddy.ko"
 	else
 		tail -n 20 "build/module-$xkver.log"
 		echo "NB-TEST-FAIL build-$flavour see build/module-$xkver.log"

@@ -33,6 +33,13 @@ nb_check() {
 	return "$_rc"
 }
 
+# nb_ramdisk: /dev/ram0 (4 MiB, brd) for the O_DIRECT cases, written through once so that its
+# pages exist before any free-memory snapshot is taken.
+nb_ramdisk() {
+	nb_check ramdisk modprobe brd rd_nr=1 rd_size=4096 &&
+		dd if=/dev/zero of=/dev/ram0 bs=64k count=64 2>/dev/null
+}
+
 # nb_check_fails NAME CMD...: pass when CMD exits non-zero (expected refusals).
 nb_check_fails() {
 	_n=$1; shift

@@ -27,6 +27,7 @@ MAX_ORDER=$(nb_cmdline_get nb_fuzz_max_order || echo)
 
 nb_check_topology
 nb_dmesg_mark
+nb_ramdisk
 
 # Processes called nb_fuzz still alive (forked children included).
 fuzz_alive() {

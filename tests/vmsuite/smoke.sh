@@ -13,6 +13,7 @@ nb_dmesg_mark
 
 with_mem_nodes() { for n in $(nb_nodes); do [ "$(nb_node_mem_kb "$n")" -gt 0 ] && echo "$n"; done; }
 
+nb_ramdisk
 before=$(nb_free_snapshot)
 memfree_before=$(for n in $(nb_nodes); do echo "$n $(nb_node_free_kb "$n")"; done)
 if ! nb_check insmod nb_insmod "$KO" pool_mb="$POOL_MB" nodes="$NODES" fd_quota_pct=100; then
@@ -49,7 +50,9 @@ grep -q '^ok' /sys/kernel/debug/numabuddy/check && nb_pass core-check-after-load
 
 progs="nb_smoke"
 command -v nb_vm_test >/dev/null && progs="$progs nb_vm_test"
-for prog in $progs "nb_mapper $MAPPER_ARGS"; do
+# nb_kpaths reads a RAM disk with O_DIRECT; its 1 GiB cases come with the mapper's.
+case " $MAPPER_ARGS " in *" --mixed "*) KPATHS_ARGS=--gib;; *) KPATHS_ARGS=;; esac
+for prog in $progs "nb_mapper $MAPPER_ARGS" "nb_kpaths $KPATHS_ARGS"; do
 	$prog
 	rc=$?
 	if [ "$rc" -eq 0 ]; then nb_pass "${prog%% *}"; else nb_fail "${prog%% *}" "exit $rc"; fi

@@ -8,6 +8,7 @@
  *   blocks.c  private blocks: allocation, free, query, migrate, and the other ioctls
  *   maps.c    mappings of private blocks
  *   chaos.c   chaos files: shared ranges, fds passed between processes, forks
+ *   kpaths.c  the kernel's own ways into blocks: vmsplice, process_vm_readv, O_DIRECT, move_pages
  *   loop.c    the loop: picking and running operations, threads, worker processes
  *   pools.c   --pool-check and --pool-shape
  *   main.c    options, launching the worker processes, the summary
@@ -51,7 +52,7 @@ enum op {
 	OP_BATCH, OP_RAW_IOCTL, OP_BAD_PTR, OP_UNDO, OP_BENCH, OP_WALK, OP_MAP, OP_MAP_BAD,
 	OP_UNMAP_PART, OP_MREMAP, OP_MPROTECT, OP_MADVISE, OP_VERIFY, OP_REOPEN, OP_DUP,
 	OP_SCM, OP_FORK, OP_SH_CREATE, OP_SH_TOUCH, OP_SH_MIGRATE, OP_SH_FREE, OP_SH_RETIRE,
-	OP_CHAOS_IOCTL, NR_OPS
+	OP_CHAOS_IOCTL, OP_KPATH, NR_OPS
 };
 
 extern const char *const op_name[NR_OPS];
@@ -198,6 +199,7 @@ void op_batch(int fd, int private);
 void op_raw_ioctl(int fd);
 void op_bad_ptr(int fd);
 void op_undo(void);
+void op_kpath(void);
 void op_bench(int fd);
 void op_walk(int fd);
 

@@ -55,6 +55,7 @@ static void run_op(enum op op)
 	case OP_SH_FREE: op_sh_free(); break;
 	case OP_SH_RETIRE: op_sh_retire(); break;
 	case OP_CHAOS_IOCTL: op_chaos_ioctl(); break;
+	case OP_KPATH: op_kpath(); break;
 	default: break;
 	}
 }

@@ -173,6 +173,16 @@ void op_mprotect(void)
 
 	if (!b || !b->map)
 		return;
+	if (!b->prot_ro && chance(25)) {
+		/* Part of the mapping and back: splits the VMA, and a huge entry with it. */
+		uint64_t off = rnd_below(b->map_len / PAGE) * PAGE;
+		uint64_t len = (1 + rnd_below((b->map_len - off) / PAGE)) * PAGE;
+
+		count(OP_MPROTECT, mprotect(b->map + off, len, PROT_READ) ? errno : 0);
+		count(OP_MPROTECT, mprotect(b->map + off, len, PROT_READ | PROT_WRITE) ? errno : 0);
+		verify_block(b, "after mprotect of part");
+		return;
+	}
 	if (!b->prot_ro && chance(60)) {
 		if (mprotect(b->map, b->map_len, PROT_READ)) {
 			count(OP_MPROTECT, errno);

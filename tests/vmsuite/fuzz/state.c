@@ -12,7 +12,7 @@ const char *const op_name[NR_OPS] = {
 	"batch", "raw-ioctl", "bad-pointer", "copyout-undo", "bench", "walk", "mmap", "mmap-bad",
 	"munmap-part", "mremap", "mprotect", "madvise", "verify", "reopen", "dup", "scm-rights",
 	"fork", "shared-create", "shared-touch", "shared-migrate", "shared-free",
-	"shared-retire", "chaos-ioctl",
+	"shared-retire", "chaos-ioctl", "kernel-path",
 };
 
 /* Relative weights of the operations. */
@@ -23,7 +23,7 @@ const unsigned op_weight[NR_OPS] = {
 	[OP_MAP_BAD] = 3, [OP_UNMAP_PART] = 3, [OP_MREMAP] = 3, [OP_MPROTECT] = 3,
 	[OP_MADVISE] = 3, [OP_VERIFY] = 6, [OP_REOPEN] = 1, [OP_DUP] = 2, [OP_SCM] = 2,
 	[OP_FORK] = 1, [OP_SH_CREATE] = 4, [OP_SH_TOUCH] = 10, [OP_SH_MIGRATE] = 6,
-	[OP_SH_FREE] = 3, [OP_SH_RETIRE] = 2, [OP_CHAOS_IOCTL] = 8,
+	[OP_SH_FREE] = 3, [OP_SH_RETIRE] = 2, [OP_CHAOS_IOCTL] = 8, [OP_KPATH] = 4,
 };
 
 /* What an ioctl of each command may fail with (besides EFAULT for a bad pointer, E2BIG for a
