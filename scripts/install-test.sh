@@ -12,9 +12,9 @@
 #   make      the same with `make dkms-install`, `make -C userspace install` and the README's
 #             groupadd, then `make dkms-uninstall`, `make -C userspace uninstall`, groupdel
 #
-# "Nothing left": no file or directory that was not there before the install is left unless
-# an installed package owns it (dpkg's file lists), no path names numabuddy, `dkms status`
-# knows no numabuddy, and group numabuddy is gone. Ends with "N passed, N failed".
+# "Nothing left": no file that was not there before the install is left unless an installed
+# package owns it (dpkg's file lists), no path names numabuddy, `dkms status` knows no
+# numabuddy, and group numabuddy is gone. Ends with "N passed, N failed".
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root" || exit 2
@@ -45,28 +45,31 @@ kernels() {
 	for d in /lib/modules/*/build; do [ -e "$d/Makefile" ] && basename "$(dirname "$d")"; done
 }
 
-# snapshot: every path under the directories an install can write to, with /lib, /bin and
-# /sbin spelt as /usr/... (merged /usr: dpkg's lists use either spelling).
+# snapshot: every path under the directories an install can write to, as "TYPE PATH" (find's
+# %y: d, f, l...), with /lib, /bin and /sbin spelt /usr/... (merged /usr: dpkg's lists use
+# either spelling).
 snapshot() {
-	find /etc /usr /boot /opt /var/lib/dkms -xdev 2>/dev/null |
-		sed -E 's#^/(lib|lib64|bin|sbin)(/|$)#/usr/\1\2#' | LC_ALL=C sort -u
+	find /etc /usr /boot /opt /var/lib/dkms -xdev -printf '%y %p\n' 2>/dev/null |
+		sed -E 's#^(.) /(lib|lib64|bin|sbin)(/|$)#\1 /usr/\2\3#' | LC_ALL=C sort -u
 }
-owned() {
-	cat /var/lib/dpkg/info/*.list | sed -E 's#^/(lib|lib64|bin|sbin)(/|$)#/usr/\1\2#' |
-		LC_ALL=C sort -u
-}
+owned() { cat /var/lib/dpkg/info/*.list | sed -E 's#^/(lib|lib64|bin|sbin)(/|$)#/usr/\1\2#'; }
 # Written by maintainer scripts and triggers of packages installed along the way, owned by
-# none of them: the linker cache, the passwd/group backups, alternatives, compiled caches.
+# none of them: the linker cache, the passwd/group backups, alternatives, compiled caches,
+# depmod's indexes.
 noise='^/etc/(ld\.so\.cache|(passwd|group|shadow|gshadow|subuid|subgid)-)$|^/etc/alternatives/|/__pycache__(/|$)|^/usr/share/info/dir|^/etc/ssl/certs/|\.cache$|^/usr/lib/modules/[^/]+/modules\.'
 
-# nothing_left LABEL BEFORE: the checks above, against the snapshot BEFORE.
+# nothing_left LABEL BEFORE: no new file or symlink that no installed package owns (new
+# directories nobody owns, left empty by an uninstall, are listed, not failed), no path
+# naming numabuddy, no numabuddy in `dkms status`, no group numabuddy.
 nothing_left() {
-	local label=$1 before=$2 after new orphans named st
+	local label=$1 before=$2 after orphans named st
 	after=$(snapshot)
-	new=$(LC_ALL=C comm -13 "$before" <(echo "$after"))
-	orphans=$(LC_ALL=C comm -23 <(echo "$new" | sed '/^$/d') <(owned) | grep -Ev "$noise")
-	if [ -z "$orphans" ]; then pass "$label-no-files-left"
-	else fail "$label-no-files-left" "$(wc -l <<<"$orphans") new path(s) nobody owns: $(head -n 8 <<<"$orphans" | tr '\n' ' ')"; fi
+	orphans=$(LC_ALL=C comm -13 "$before" <(echo "$after") |
+		awk 'NR == FNR { own[$0] = 1; next } !(substr($0, 3) in own)' <(owned) - |
+		grep -Ev "^. ($noise)")
+	if ! grep -qv '^d ' <<<"$orphans"; then pass "$label-no-files-left"
+	else fail "$label-no-files-left" "$(grep -cv '^d ' <<<"$orphans") new file(s) nobody owns: $(grep -v '^d ' <<<"$orphans" | head -n 8 | tr '\n' ' ')"; fi
+	grep '^d ' <<<"$orphans" | sed "s/^d /  $label: note: new empty directory left: /"
 	named=$(grep -i numabuddy <<<"$after")
 	if [ -z "$named" ]; then pass "$label-no-numabuddy-paths"
 	else fail "$label-no-numabuddy-paths" "$(head -n 8 <<<"$named" | tr '\n' ' ')"; fi
