@@ -129,7 +129,7 @@ readme_example() {
 # build_example LABEL DIR LIBDIR: the example through pkg-config, linked against the
 # installed shared library in LIBDIR.
 build_example() {
-	local label=$1 dir=$2 libdir=$3 flags
+	local label=$1 dir=$2 libdir=$3 flags lib
 	mkdir -p "$dir"
 	readme_example "$dir"
 	flags=$(pkg-config --cflags --libs numabuddy) || { fail "$label-pkg-config" "pkg-config failed"; return 1; }
@@ -137,7 +137,9 @@ build_example() {
 	pass "$label-pkg-config"
 	# shellcheck disable=SC2086 # flags are words
 	check "$label-example-builds" cc -Wall -Wextra -Werror -o "$dir/example" "$dir/example.c" $flags || return 1
-	if ldd "$dir/example" | grep -q "libnumabuddy.so.1 => $libdir/libnumabuddy.so.1 "; then
+	# The loader may find it through /lib, merged /usr's other name for /usr/lib.
+	lib=$(ldd "$dir/example" | awk '$1 == "libnumabuddy.so.1" { print $3 }')
+	if [ -n "$lib" ] && [ "$(realpath "$lib")" = "$(realpath "$libdir/libnumabuddy.so.1")" ]; then
 		pass "$label-example-links-installed-lib"
 	else
 		fail "$label-example-links-installed-lib" "$(ldd "$dir/example" | grep numabuddy)"
