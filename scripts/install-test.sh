@@ -36,7 +36,7 @@ check() {
 }
 export DEBIAN_FRONTEND=noninteractive
 apt=(apt-get -o DPkg::Lock::Timeout=600 -y -q)
-# The server's kernel. The test boots the same one in QEMU, so it needs the image too.
+# The server's kernel, with headers for DKMS. The test boots the same one in QEMU.
 kernel_pkgs=(linux-image-amd64 linux-headers-amd64)
 
 # kernels: every kernel that has headers, i.e. every one DKMS can build for.
@@ -179,10 +179,16 @@ vm() {
 }
 
 tk=$(date +%s)
-echo "=== the server: Debian's kernel and its headers, pkg-config"
+# The server's kernel and pkg-config, and what the VM needs: deps.sh's demo set without its
+# build set (QEMU, busybox...), read from deps.sh. All of it before the first snapshot, so that
+# what is left after a purge is the install's doing; the compilers, DKMS and libnuma-dev are
+# for the debs' dependencies to bring.
+vm_pkgs=$(sed -n 's/^demo=(\(.*\))$/\1/p' scripts/deps.sh)
+echo "=== the server: Debian's kernel and its headers, pkg-config; QEMU and busybox: $vm_pkgs"
 "${apt[@]}" update >/dev/null
-"${apt[@]}" install --no-install-recommends "${kernel_pkgs[@]}" pkgconf >"$out/apt-kernel.log" 2>&1 ||
-	{ tail -n 20 "$out/apt-kernel.log"; fail apt-kernel "see $out/apt-kernel.log"; }
+# shellcheck disable=SC2086 # a list of package names
+"${apt[@]}" install --no-install-recommends "${kernel_pkgs[@]}" pkgconf $vm_pkgs \
+	>"$out/apt-server.log" 2>&1 || { tail -n 20 "$out/apt-server.log"; fail apt-server "see $out/apt-server.log"; }
 
 t0=$(date +%s)
 echo "=== packages: apt install $debdir/*.deb"
@@ -190,8 +196,7 @@ snapshot >"$out/before-deb"
 # Absolute paths: apt takes them as files, not package names.
 debs=("$(realpath "$debdir")"/{numabuddy-dkms,numabuddy-tools,libnumabuddy1,libnumabuddy-dev}_*.deb)
 if check deb-apt-install "${apt[@]}" install "${debs[@]}" >"$out/apt-debs.log" 2>&1; then
-	grep -E 'Building|DKMS|dkms|Error' "$out/apt-debs.log" | head -n 20
-	dkms status
+	sed -n '/^Setting up numabuddy-dkms/,/^Setting up\|^Processing/p' "$out/apt-debs.log"
 	dkms_built deb
 	if getent group numabuddy >/dev/null; then pass deb-group-created
 	else fail deb-group-created "no group numabuddy"; fi
@@ -200,25 +205,23 @@ else
 	tail -n 30 "$out/apt-debs.log"
 fi
 t1=$(date +%s)
-
-# QEMU, busybox and friends for the VM: after the install, so the debs' own dependencies
-# were resolved by apt alone above.
-echo "=== VM tools (scripts/deps.sh demo)"
-check vm-deps scripts/deps.sh demo >"$out/deps-demo.log" 2>&1 || tail -n 20 "$out/deps-demo.log"
-t2=$(date +%s)
 if [ -x "$out/deb/example" ]; then
 	echo "=== packages: the 2node VM"
 	vm deb /usr/bin/numabuddy /lib/udev/rules.d/99-numabuddy.rules
 fi
-t3=$(date +%s)
+t2=$(date +%s)
 
 echo "=== packages: apt purge, autoremove"
 check deb-apt-purge "${apt[@]}" purge numabuddy-dkms numabuddy-tools libnumabuddy1 libnumabuddy-dev \
 	>"$out/apt-purge.log" 2>&1 || tail -n 20 "$out/apt-purge.log"
 "${apt[@]}" autoremove --purge >>"$out/apt-purge.log" 2>&1
 nothing_left deb "$out/before-deb"
-t4=$(date +%s)
+t3=$(date +%s)
 
+# What `make dkms-install` installs first (scripts/deps.sh dkms: compilers, headers, libnuma-dev,
+# DKMS) comes before the snapshot: those packages are prerequisites, not the install.
+check make-deps scripts/deps.sh dkms >"$out/deps-dkms.log" 2>&1 || tail -n 20 "$out/deps-dkms.log"
+t4=$(date +%s)
 echo "=== make: make dkms-install, make -C userspace install, groupadd"
 snapshot >"$out/before-make"
 if check make-dkms-install make dkms-install >"$out/make-dkms.log" 2>&1; then
@@ -247,8 +250,8 @@ ldconfig
 nothing_left make "$out/before-make"
 t7=$(date +%s)
 
-echo "install-test: kernel $((t0 - tk)) s, debs $((t1 - t0)) s, VM tools $((t2 - t1)) s," \
-	"deb VM $((t3 - t2)) s, purge $((t4 - t3)) s, make install $((t5 - t4)) s," \
+echo "install-test: server packages $((t0 - tk)) s, debs $((t1 - t0)) s, deb VM $((t2 - t1)) s," \
+	"purge $((t3 - t2)) s, make deps $((t4 - t3)) s, make install $((t5 - t4)) s," \
 	"make VM $((t6 - t5)) s, uninstall $((t7 - t6)) s"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
