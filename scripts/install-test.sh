@@ -65,10 +65,13 @@ nothing_left() {
 	local label=$1 before=$2 after orphans named st
 	after=$(snapshot)
 	orphans=$(LC_ALL=C comm -13 "$before" <(echo "$after") |
-		awk 'NR == FNR { own[$0] = 1; next } !(substr($0, 3) in own)' <(owned) - |
-		grep -Ev "^. ($noise)")
+		awk -v noise="$noise" 'NR == FNR { own[$0] = 1; next }
+			{ p = substr($0, 3) } !(p in own) && p !~ noise' <(owned) -)
 	if ! grep -qv '^d ' <<<"$orphans"; then pass "$label-no-files-left"
-	else fail "$label-no-files-left" "$(grep -cv '^d ' <<<"$orphans") new file(s) nobody owns: $(grep -v '^d ' <<<"$orphans" | head -n 8 | tr '\n' ' ')"; fi
+	else
+		fail "$label-no-files-left" "$(grep -cv '^d ' <<<"$orphans") new file(s) nobody owns:"
+		grep -v '^d ' <<<"$orphans" | sed 's/^/    /'
+	fi
 	grep '^d ' <<<"$orphans" | sed "s/^d /  $label: note: new empty directory left: /"
 	named=$(grep -i numabuddy <<<"$after")
 	if [ -z "$named" ]; then pass "$label-no-numabuddy-paths"
@@ -148,7 +151,9 @@ build_example() {
 
 # vm LABEL CLI RULE: the 2node VM with the DKMS-built module of the default kernel, the
 # example and CLI as installed, the rule as installed; users nbuser (in group numabuddy,
-# with this system's gid) and nbother.
+# with this system's gid) and nbother. The libraries keep their paths here, and this
+# system's linker cache goes along: /usr/local/lib is found through it (the README's
+# ldconfig), as on the installed system.
 vm() {
 	local label=$1 cli=$2 rule=$3 dir=$out/$1 kver ko gid line p f
 	kver=$(scripts/kver.sh)
@@ -166,8 +171,12 @@ vm() {
 	tests/vm/run.sh --kver "$kver" --topology 2node --log "$root/build/vm/install-$label.log" \
 		--suite tests/vmsuite/install.sh --ko "$dir/numabuddy.ko" \
 		--bin "$dir/example" --bin "$cli" --file "$rule:/lib/nb/99-numabuddy.rules" \
-		--file "$dir/passwd:/etc/passwd" --file "$dir/group:/etc/group" >"$dir/vm.out" 2>&1
+		--file "$dir/passwd:/etc/passwd" --file "$dir/group:/etc/group" \
+		--file /etc/ld.so.cache:/etc/ld.so.cache >"$dir/vm.out" 2>&1
 	grep -E '^(PASS|FAIL|SKIP) |^vm: wall' "$dir/vm.out" | sed "s/^/  $label-vm: /"
+	# The root and its logs go away after the run: a failure's evidence goes to the output.
+	grep -q '^FAIL ' "$dir/vm.out" && tr -d '\r' <"$root/build/vm/install-$label.log" |
+		sed -n '/NB-VM-BEGIN/,$p' | tail -n 40 | sed "s/^/  $label-vm| /"
 	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$dir/vm.out" | tail -n 1)
 	if [ -z "$line" ]; then
 		tail -n 20 "$dir/vm.out"
