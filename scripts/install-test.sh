@@ -52,6 +52,8 @@ snapshot() {
 	find /etc /usr /boot /opt /var/lib/dkms -xdev -printf '%y %p\n' 2>/dev/null |
 		sed -E 's#^(.) /(lib|lib64|bin|sbin)(/|$)#\1 /usr/\2\3#' | LC_ALL=C sort -u
 }
+# packages: the installed ones, by name.
+packages() { dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' | awk '$1 == "ii" { print $2 }' | LC_ALL=C sort; }
 owned() { cat /var/lib/dpkg/info/*.list | sed -E 's#^/(lib|lib64|bin|sbin)(/|$)#/usr/\1\2#'; }
 # Written by maintainer scripts and triggers of packages installed along the way, owned by
 # none of them: the linker cache, the passwd/group backups, alternatives, compiled caches,
@@ -202,6 +204,7 @@ echo "=== the server: Debian's kernel and its headers, pkg-config; QEMU and busy
 t0=$(date +%s)
 echo "=== packages: apt install $debdir/*.deb"
 snapshot >"$out/before-deb"
+packages >"$out/before-deb.pkgs"
 # Absolute paths: apt takes them as files, not package names.
 debs=("$(realpath "$debdir")"/{numabuddy-dkms,numabuddy-tools,libnumabuddy1,libnumabuddy-dev}_*.deb)
 if check deb-apt-install "${apt[@]}" install "${debs[@]}" >"$out/apt-debs.log" 2>&1; then
@@ -223,7 +226,15 @@ t2=$(date +%s)
 echo "=== packages: apt purge, autoremove"
 check deb-apt-purge "${apt[@]}" purge numabuddy-dkms numabuddy-tools libnumabuddy1 libnumabuddy-dev \
 	>"$out/apt-purge.log" 2>&1 || tail -n 20 "$out/apt-purge.log"
-"${apt[@]}" autoremove --purge >>"$out/apt-purge.log" 2>&1
+# Everything the debs brought in goes too: also what apt would keep only because a package
+# still installed recommends or suggests it (a first run kept sudo, fakeroot, g++ that way,
+# with their alternatives and rc.d links).
+check deb-apt-autoremove "${apt[@]}" -o APT::AutoRemove::RecommendsImportant=false \
+	-o APT::AutoRemove::SuggestsImportant=false autoremove --purge >>"$out/apt-purge.log" 2>&1 ||
+	tail -n 20 "$out/apt-purge.log"
+left=$(LC_ALL=C comm -13 "$out/before-deb.pkgs" <(packages))
+if [ -z "$left" ]; then pass deb-dependencies-removed
+else fail deb-dependencies-removed "still installed: $(tr '\n' ' ' <<<"$left")"; fi
 nothing_left deb "$out/before-deb"
 t3=$(date +%s)
 
