@@ -228,8 +228,9 @@ check deb-apt-purge "${apt[@]}" purge numabuddy-dkms numabuddy-tools libnumabudd
 	>"$out/apt-purge.log" 2>&1 || tail -n 20 "$out/apt-purge.log"
 # Everything the debs brought in goes too: also what apt would keep only because a package
 # still installed recommends or suggests it (a first run kept sudo, fakeroot, g++ that way,
-# with their alternatives and rc.d links).
-check deb-apt-autoremove "${apt[@]}" -o APT::AutoRemove::RecommendsImportant=false \
+# with their alternatives and rc.d links). sudo refuses to go while root has no password
+# (this root has none) unless told.
+SUDO_FORCE_REMOVE=yes check deb-apt-autoremove "${apt[@]}" -o APT::AutoRemove::RecommendsImportant=false \
 	-o APT::AutoRemove::SuggestsImportant=false autoremove --purge >>"$out/apt-purge.log" 2>&1 ||
 	tail -n 20 "$out/apt-purge.log"
 left=$(LC_ALL=C comm -13 "$out/before-deb.pkgs" <(packages))
