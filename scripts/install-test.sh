@@ -64,15 +64,17 @@ noise='^/etc/(ld\.so\.cache|(passwd|group|shadow|gshadow|subuid|subgid)-)$|^/etc
 # directories nobody owns, left empty by an uninstall, are listed, not failed), no path
 # naming numabuddy, no numabuddy in `dkms status`, no group numabuddy.
 nothing_left() {
-	local label=$1 before=$2 after orphans named st
+	local label=$1 before=$2 after orphans files named st
 	after=$(snapshot)
 	orphans=$(LC_ALL=C comm -13 "$before" <(echo "$after") |
 		awk -v noise="$noise" 'NR == FNR { own[$0] = 1; next }
 			{ p = substr($0, 3) } !(p in own) && p !~ noise' <(owned) -)
-	if ! grep -qv '^d ' <<<"$orphans"; then pass "$label-no-files-left"
+	files=$(grep -v '^d ' <<<"$orphans" | sed '/^$/d')
+	if [ -z "$files" ]; then pass "$label-no-files-left"
 	else
-		fail "$label-no-files-left" "$(grep -cv '^d ' <<<"$orphans") new file(s) nobody owns:"
-		grep -v '^d ' <<<"$orphans" | sed 's/^/    /'
+		fail "$label-no-files-left" "$(wc -l <<<"$files") new file(s) nobody owns:"
+		# shellcheck disable=SC2001 # every line, not the first
+		sed 's/^/    /' <<<"$files"
 	fi
 	grep '^d ' <<<"$orphans" | sed "s/^d /  $label: note: new empty directory left: /"
 	named=$(grep -i numabuddy <<<"$after")
