@@ -21,6 +21,8 @@ deps_test-dkms := test
 deps_test-kernels := test
 deps_bench := bench
 deps_dkms-install := dkms
+deps_deb := deb
+deps_test-install := deb
 deps_deps := all
 
 ifeq ($(NB_DEPS_DONE),)
@@ -40,7 +42,7 @@ else
 # The kernel to build for: the one Debian's linux-headers-amd64 metapackage points at, so a
 # Debian ABI bump needs no edit here. Override with KVER=... or KDIR=...
 # Goals that work without any kernel headers (clean, help) do not ask.
-ifneq ($(filter-out clean help deps dkms-uninstall,$(or $(MAKECMDGOALS),all)),)
+ifneq ($(filter-out clean help deps dkms-uninstall deb test-install,$(or $(MAKECMDGOALS),all)),)
 ifeq ($(origin KVER),undefined)
 KVER := $(shell scripts/kver.sh)
 endif
@@ -64,7 +66,7 @@ IN_ROOT := $(if $(wildcard $(KDIR)/Makefile),,$(wildcard $(TROOT)/usr/src/linux-
 export KVER KO
 
 .PHONY: all deps module userspace check-symbols test test-hosted test-vm test-dkms demo \
-	dkms-install dkms-uninstall install bench fuzz test-kernels clean help
+	dkms-install dkms-uninstall deb test-install install bench fuzz test-kernels clean help
 
 all: module userspace
 
@@ -121,6 +123,24 @@ dkms-install:
 
 dkms-uninstall:
 	scripts/dkms.sh uninstall
+
+## deb           Debian packages in build/deb/: numabuddy-dkms, libnumabuddy1, libnumabuddy-dev,
+##               numabuddy-tools (dpkg-buildpackage on a copy of the tree; lintian errors fail)
+DEBDIR := $(BUILD)/deb
+deb:
+	@rm -rf $(DEBDIR) && mkdir -p $(DEBDIR)/src
+	@git ls-files -z -c -o --exclude-standard | rsync -a --from0 --files-from=- ./ $(DEBDIR)/src/
+	cd $(DEBDIR)/src && dpkg-buildpackage -b --no-sign >../build.log 2>&1 || \
+		{ tail -n 30 $(DEBDIR)/build.log; exit 1; }
+	lintian --fail-on error --tag-display-limit 0 $(DEBDIR)/*.changes >$(DEBDIR)/lintian.log 2>&1; \
+		rc=$$?; grep -v 'root privileges' $(DEBDIR)/lintian.log; exit $$rc
+	@ls -1 $(DEBDIR)/*.deb
+
+## test-install  the debs, then the make-based install, in a fresh Debian 12 root: DKMS, the
+##               README example through pkg-config, both booted in a VM, then purged
+test-install: deb
+	scripts/fresh-machine.sh $$(for d in $(DEBDIR)/*.deb; do echo --copy $${d#$(CURDIR)/}; done) \
+		--run 'scripts/install-test.sh $(patsubst $(CURDIR)/%,%,$(DEBDIR))'
 
 ## test-kernels  the VM suite on every supported kernel: Debian 12's 6.1, 6.12, 6.12-rt; Debian
 ##               13's 6.12 and trixie-backports' kernel and its -rt (built in build/trixie/root)

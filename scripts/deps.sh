@@ -8,6 +8,7 @@
 #           DKMS, the 6.12 and 6.12-rt kernels with headers: `make test`, `make test-kernels`
 #   bench   demo + Google Benchmark and python3-matplotlib: `make bench`
 #   dkms    build + DKMS: `make dkms-install`
+#   deb     build + debhelper, dh-dkms, lintian: `make deb`
 #   all     everything above
 #
 # Idempotent: does nothing when every package of the sets is installed. The Makefile runs it
@@ -24,6 +25,7 @@ test=(clang llvm libclang-rt-14-dev libgtest-dev libbenchmark-dev python3 python
 	linux-image-6.12-rt-amd64 linux-headers-6.12-rt-amd64 stress-ng numactl)
 bench=(libbenchmark-dev python3 python3-matplotlib stress-ng numactl)
 dkms=(dkms)
+deb=(debhelper dh-dkms lintian)
 
 [ $# -gt 0 ] || set -- all
 pkgs=()
@@ -34,9 +36,10 @@ for set in "$@"; do
 	test) pkgs+=("${build[@]}" "${demo[@]}" "${test[@]}");;
 	bench) pkgs+=("${build[@]}" "${demo[@]}" "${bench[@]}");;
 	dkms) pkgs+=("${build[@]}" "${dkms[@]}");;
-	all) pkgs+=("${build[@]}" "${demo[@]}" "${test[@]}" "${bench[@]}" "${dkms[@]}");;
+	deb) pkgs+=("${build[@]}" "${deb[@]}");;
+	all) pkgs+=("${build[@]}" "${demo[@]}" "${test[@]}" "${bench[@]}" "${dkms[@]}" "${deb[@]}");;
 	none) ;;
-	*) echo "usage: deps.sh build|demo|test|bench|dkms|all|none..." >&2; exit 2;;
+	*) echo "usage: deps.sh build|demo|test|bench|dkms|deb|all|none..." >&2; exit 2;;
 	esac
 done
 

@@ -1,31 +1,43 @@
 #!/usr/bin/env bash
-# fresh-machine.sh [--only demo] [--keep] [--workdir DIR] - what a newcomer on a brand-new
-# Debian 12 machine sees. Builds a root with `debootstrap --variant=minbase bookworm` plus git
-# and make (nothing else), from the Debian mirror this machine's apt sources name; clones
-# this repository's current commit into it; mounts /proc, /sys and /dev; and runs the
-# README's two commands inside, in order, as root: `make demo`, then `make test`. A package
-# the Makefile forgot to install fails here, as it would for the newcomer.
+# fresh-machine.sh [--only demo | --run CMD] [--copy PATH]... [--keep] [--workdir DIR] -
+# what a newcomer on a brand-new Debian 12 machine sees. Builds a root with `debootstrap
+# --variant=minbase bookworm` plus git and make (nothing else), from the Debian mirror this
+# machine's apt sources name; clones this repository's current commit into it; mounts /proc,
+# /sys and /dev; and runs the README's two commands inside, in order, as root: `make demo`,
+# then `make test`. A package the Makefile forgot to install fails here, as it would for the
+# newcomer.
 #
 #   --only demo     stop after `make demo` (a quicker check of the demo's package set)
+#   --run CMD       run CMD (bash, in the clone, as the same newcomer) instead of both commands;
+#                   its log is build/fresh-machine/run.log and its status the script's
+#   --copy PATH     copy PATH, relative to the repository (build outputs such as the debs),
+#                   into the clone at the same place before anything runs
 #   --keep          leave the root in place afterwards (it is unmounted either way)
 #   --workdir DIR   where the root is made (default /var/tmp); it needs ~8 GB
 #
 # Needs root (debootstrap, chroot, mounts) and installs debootstrap on the host if missing.
-# Logs: build/fresh-machine/{debootstrap,demo,test}.log. Ends with one line of timings.
+# Logs: build/fresh-machine/{debootstrap,demo,test,run}.log. Ends with one line of timings.
 # Every mount is undone on every exit path; the root is deleted only when findmnt shows
 # nothing mounted under it.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
-only='' keep=0 workdir=/var/tmp
+only='' run='' copies=() keep=0 workdir=/var/tmp
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--only) only=$2; shift 2;;
+	--run) run=$2; shift 2;;
+	--copy) copies+=("$2"); shift 2;;
 	--keep) keep=1; shift;;
 	--workdir) workdir=$2; shift 2;;
 	*) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2;;
 	esac
 done
 case "$only" in ""|demo) ;; *) echo "fresh-machine: --only takes demo" >&2; exit 2;; esac
+[ -z "$only" ] || [ -z "$run" ] || { echo "fresh-machine: --only or --run, not both" >&2; exit 2; }
+for c in "${copies[@]}"; do
+	case "$c" in /*|*..*) echo "fresh-machine: --copy wants a path inside the repository: $c" >&2; exit 2;; esac
+	[ -e "$repo/$c" ] || { echo "fresh-machine: --copy: no $repo/$c" >&2; exit 2; }
+done
 [ "$(id -u)" -eq 0 ] || { echo "fresh-machine: needs root (debootstrap, chroot, mounts)" >&2; exit 2; }
 logs=$repo/build/fresh-machine
 mkdir -p "$logs"
@@ -140,6 +152,11 @@ mount_into /dev
 git clone -q "$repo" "$root/root/numabuddy"
 git -C "$root/root/numabuddy" checkout -q --detach "$commit"
 say "cloned $commit into /root/numabuddy"
+for c in "${copies[@]}"; do
+	mkdir -p "$root/root/numabuddy/$(dirname "$c")"
+	cp -a "$repo/$c" "$root/root/numabuddy/$c"
+	say "copied $c"
+done
 
 # newcomer CMD: run CMD in the clone as a fresh login would: a clean environment.
 newcomer() {
@@ -156,6 +173,15 @@ step() {
 	{ newcomer "$1" 2>&1 | tee "$logs/$2"; } &
 	wait $!
 }
+
+if [ -n "$run" ]; then
+	run_rc=0
+	step "$run" run.log || run_rc=$?
+	t2=$(date +%s)
+	say "debootstrap $((t1 - t0)) s, $run $((t2 - t1)) s (exit $run_rc), total $((t2 - t0)) s"
+	exit "$run_rc"
+fi
+
 demo_rc=0
 step 'make demo' demo.log || demo_rc=$?
 t2=$(date +%s)
