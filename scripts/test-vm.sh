@@ -4,7 +4,7 @@
 # Prints every test line and closes with one summary line over all runs (scripts/summary.sh).
 #
 #   TOPOLOGIES="2node 4node cpuless"  which topologies to boot
-#   NB_EXTRA_KERNELS="6.12 6.12-rt trixie-bpo"  Debian kernel flavours that also get a 2node
+#   NB_EXTRA_KERNELS="6.12 6.12-rt"    Debian kernel flavours that also get a 2node
 #                                      and a big run (scripts/kver.sh names them; trixie,
 #                                      trixie-bpo and trixie-bpo-rt come from the trixie root,
 #                                      scripts/trixie-root.sh, made here on first use)
@@ -108,7 +108,7 @@ fi
 
 # Portability smoke: the same suite on the other supported kernels (make test-kernels runs
 # every topology on each).
-for flavour in ${NB_EXTRA_KERNELS-6.12 6.12-rt trixie-bpo}; do
+for flavour in ${NB_EXTRA_KERNELS-6.12 6.12-rt}; do
 	case "$flavour" in
 	trixie*) scripts/trixie-root.sh || { echo "NB-TEST-FAIL trixie-root see build/trixie/setup.log"; failed=$((failed + 1)); continue; };;
 	esac
