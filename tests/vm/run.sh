@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Boots one NUMA topology under QEMU/TCG, runs the initramfs' suite and judges the serial log.
 #
-#   run.sh --topology NAME [--kver VER] [--timeout SEC] [--initrd FILE] [--log FILE]
+#   run.sh --topology NAME [--kver VER [--kernel FILE]] [--timeout SEC] [--initrd FILE] [--log FILE]
 #          [--append "extra cmdline"] [--allow REGEX]... [--verbose]
 #          [--suite FILE] [--ko FILE]... [--bin FILE]... [--file SRC:DST]... [--kmod NAME]...
 #
@@ -18,6 +18,9 @@
 #   --bzimage        boot /boot/vmlinuz-VER itself. By default run.sh boots the ELF vmlinux
 #                    inside it (extracted once to build/vm/vmlinux-VER) through QEMU's PVH
 #                    entry: same kernel, but TCG no longer spends ~5 s decompressing it
+#   --kernel FILE    boot FILE (an ELF vmlinux with a PVH entry, or a bzImage) instead of
+#                    anything in /boot, e.g. a kernel built from source; --kver must then be
+#                    its release (modules are checked against it, logs are named after it)
 #   NB_VM_CPU        environment override of the QEMU -cpu model (default "max")
 #
 # Exit status 0 only when the VM reached NB-VM-END in time, printed at least one
@@ -33,7 +36,7 @@ root=$(cd "$here/../.." && pwd)
 usage() { sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 die() { echo "run.sh: $*" >&2; exit 2; }
 
-topo='' kver=${KVER:-} timeout=300 initrd='' log='' append='' verbose=0 bzimage=0 allows=() mkargs=()
+topo='' kver=${KVER:-} kimage='' timeout=300 initrd='' log='' append='' verbose=0 bzimage=0 allows=() mkargs=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--topology) topo=$2; shift 2;;
@@ -45,6 +48,7 @@ while [ $# -gt 0 ]; do
 	--allow) allows+=("$2"); shift 2;;
 	--verbose|-v) verbose=1; shift;;
 	--bzimage) bzimage=1; shift;;
+	--kernel) kimage=$2; shift 2;;
 	--suite|--ko|--bin|--file|--kmod) mkargs+=("$1" "$2"); shift 2;;
 	-h|--help) usage; exit 0;;
 	*) die "unknown option '$1' (see --help)";;
@@ -53,8 +57,9 @@ done
 [ -n "$topo" ] || die "--topology is required (one of: $NB_TOPOLOGIES)"
 nb_topology "$topo" || exit 2
 [ -n "$kver" ] || kver=$("$here/kver.sh") || die "cannot determine the default kernel"
-kernel=/boot/vmlinuz-$kver
+kernel=${kimage:-/boot/vmlinuz-$kver}
 [ -r "$kernel" ] || die "no readable $kernel"
+[ -z "$kimage" ] || bzimage=1 # booted as given: a source build's vmlinux is already ELF
 [[ "$timeout" =~ ^[0-9]+$ ]] || die "--timeout wants seconds"
 
 out=$root/build/vm
