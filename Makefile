@@ -16,7 +16,7 @@ KO := $(MODDIR)/numabuddy.ko
 export KVER KO
 
 .PHONY: all deps module userspace check-symbols test test-hosted test-vm test-dkms demo \
-	dkms-install dkms-uninstall install bench fuzz test-kernels clean help
+	dkms-install dkms-uninstall install bench fuzz test-kernels test-debug clean help
 
 all: module userspace
 
@@ -43,8 +43,9 @@ check-symbols:
 userspace: deps
 	$(MAKE) -C userspace BUILD=$(BUILD)/userspace all static vmtest
 
-## test          everything CI runs: hosted unit tests, sanitizers, fuzz smoke, VM suite
-test: test-hosted test-vm
+## test          everything CI runs: hosted unit tests, sanitizers, fuzz smoke, VM suite,
+##               and the VM suites on the debug kernel (built once per machine, then cached)
+test: test-hosted test-vm test-debug
 
 ## test-hosted   mm_core and library tests on the host (ASan+UBSan, TSan, thread-safety, fuzz)
 test-hosted: deps
@@ -53,6 +54,11 @@ test-hosted: deps
 ## test-vm       the VM suite on the 2node, 4node and cpuless topologies, and the DKMS build
 test-vm: module userspace
 	scripts/test-vm.sh
+
+## test-debug    the VM suites on a KASAN/lockdep/DEBUG_VM kernel built from Debian's source
+##               (scripts/debug-kernel.sh; ~1 h on 2 cores the first time, cached after)
+test-debug: deps
+	scripts/test-debug.sh
 
 ## demo          boot a 2-node VM, load the module, show per-node pools and allocations
 demo: module userspace

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# test-debug.sh - `make test-debug`: the VM suites on the debug kernel (KASAN, lockdep,
+# DEBUG_VM, DEBUG_PAGEALLOC, KFENCE, fault injection: scripts/debug-kernel.sh builds it once
+# per machine). A KASAN, lockdep, BUG, WARNING, bad pud/pmd or Bad page state line fails a run
+# (tests/vm/bad-patterns.txt). Closes with one "N passed, N failed" line over all runs.
+#
+#   NB_DEBUG_RUNS="2node 4node hostile fuzz failinject"   which runs (default: all)
+#   NB_DEBUG_TIMEOUT_SCALE=N   multiply every VM timeout (default 1)
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+mkdir -p build/vm
+
+env=$(scripts/debug-kernel.sh build) || { echo "NB-TEST-FAIL debug-kernel:build"; echo "0 passed, 1 failed"; exit 1; }
+eval "$env" # KVER, KDIR, VMLINUX
+echo "test-debug: kernel $KVER ($VMLINUX)"
+# numabuddy.ko for that tree, with debug info so a report's module frames decode to lines
+# (scripts/decode_stacktrace.sh in the kernel source, or addr2line on the .ko).
+if ! make -s --no-print-directory module KVER="$KVER" KDIR="$KDIR" KCFLAGS=-g \
+	>"build/module-$KVER.log" 2>&1; then
+	tail -n 30 "build/module-$KVER.log"
+	echo "NB-TEST-FAIL debug-module:build see build/module-$KVER.log"
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+ko=$root/build/module/$KVER/numabuddy.ko
+vmbin=$root/build/vm-bin
+make -s -C tests/vmsuite BUILD="$vmbin" || exit 1
+make -s --no-print-directory userspace >/dev/null || exit 1
+
+scale=${NB_DEBUG_TIMEOUT_SCALE:-1}
+passed=0 failed=0
+# The checks that are built in but off by default, on: poisoned, unmapped free pages
+# (use-after-free of a page faults at once) and the allocating stack of every page, which a
+# "Bad page state" report then prints.
+debug_cmdline="debug_pagealloc=on page_owner=on"
+
+counted() {
+	local label=$1 out line p f
+	shift
+	echo "=== $label"
+	out=$("$@" 2>&1)
+	echo "$out" | grep -vE '^[0-9]+ passed, [0-9]+ failed$'
+	line=$(echo "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n 1)
+	if [ -z "$line" ]; then
+		echo "NB-TEST-FAIL $label:harness no summary line"
+		failed=$((failed + 1))
+		return
+	fi
+	p=${line%% passed*}; f=${line#*, }; f=${f%% failed*}
+	echo "--- $label: $line"
+	passed=$((passed + p)); failed=$((failed + f))
+}
+
+payload() {
+	local args=(--ko "$ko" --suite "$1")
+	for b in "$vmbin"/* build/userspace/nb_vm_test; do [ -x "$b" ] && args+=(--bin "$b"); done
+	[ -x build/userspace/numabuddy-static ] &&
+		args+=(--file build/userspace/numabuddy-static:/bin/numabuddy)
+	echo "${args[@]}"
+}
+
+# run_vm LABEL TIMEOUT APPEND TOPOLOGY SUITE
+run_vm() {
+	local label=$1 timeout=$(($2 * scale)) append=$3 topo=$4 suite=$5
+	# shellcheck disable=SC2046
+	counted "debug-$label" tests/vm/run.sh --kver "$KVER" --kernel "$VMLINUX" --topology "$topo" \
+		--timeout "$timeout" --log "build/vm/debug-$label-$KVER.log" \
+		--append "$debug_cmdline${append:+ $append}" $(payload "$suite")
+}
+
+for r in ${NB_DEBUG_RUNS:-2node 4node hostile fuzz failinject}; do
+	case "$r" in
+	2node | 4node) run_vm "$r" 900 "" "$r" tests/vmsuite/smoke.sh;;
+	hostile) run_vm hostile-4node 2400 "" 4node tests/vmsuite/hostile.sh;;
+	# A short fuzz run: fewer operations than CI's 20000 on production kernels (KASAN and
+	# lockdep under TCG run the same code several times slower).
+	fuzz) run_vm fuzz-4node 1200 "nb_fuzz_ops=5000 nb_fuzz_seconds=200 nb_fuzz_max_block=1048576" \
+		4node tests/vmsuite/fuzz.sh;;
+	failinject) run_vm failinject-2node 1200 "" 2node tests/vmsuite/failinject.sh;;
+	*) echo "NB-TEST-FAIL debug:$r unknown run"; failed=$((failed + 1));;
+	esac
+done
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
