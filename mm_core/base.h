@@ -71,7 +71,7 @@ template <typename T> inline bool AtomicCas(T *p, T expect, T desired) {
 /* The env's non-sleeping lock as a capability the analysis can follow. */
 class TA_CAP("mutex") Lock {
 public:
-	void Init() { nb_env_lock_init(&l_); }
+	void Init(nb_lock_class cls) { nb_env_lock_init(&l_, cls); }
 	void Destroy() { nb_env_lock_destroy(&l_); }
 	void Acquire() TA_ACQ() { nb_env_lock_acquire(&l_); }
 	void Release() TA_REL() { nb_env_lock_release(&l_); }

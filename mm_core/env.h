@@ -72,8 +72,22 @@ int nb_env_cpu_node(unsigned cpu);     /* -1 if the CPU is not possible */
 unsigned nb_env_node_ids(void);
 int nb_env_node_distance(int from, int to); /* SLIT units: 10 = local */
 
-/* Locks: non-sleeping mutual exclusion (a spinlock in the kernel). Atomic-safe. */
-void nb_env_lock_init(struct nb_env_lock *l);
+/*
+ * Locks: non-sleeping mutual exclusion (a spinlock in the kernel). Atomic-safe.
+ *
+ * Each lock belongs to a class, one per kind of lock (lockdep's lock class): locks of one
+ * class are never nested, and classes nest in one order only, outermost first:
+ * SPACE, then HEAP or PCP, then NODE (a per-CPU cache refills from its node under its own
+ * lock). The kernel gives each class its own lockdep key; the simulation checks both rules.
+ */
+enum nb_lock_class {
+	NB_LOCK_SPACE = 0, /* nb::Space: one open file's ranges and table */
+	NB_LOCK_HEAP = 1,  /* nb::KHeap: one node's small-object heap */
+	NB_LOCK_PCP = 2,   /* nb::PcpCache: one CPU's cache of one node */
+	NB_LOCK_NODE = 3,  /* nb::Node: one node's free lists */
+	NB_LOCK_CLASSES = 4,
+};
+void nb_env_lock_init(struct nb_env_lock *l, enum nb_lock_class cls);
 void nb_env_lock_destroy(struct nb_env_lock *l);
 void nb_env_lock_acquire(struct nb_env_lock *l);
 void nb_env_lock_release(struct nb_env_lock *l);

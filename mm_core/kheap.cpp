@@ -12,9 +12,16 @@ namespace nb {
 
 constexpr uptr kPageMask = NB_FRAME_SIZE - 1;
 
+/* A freed object's second word (every class is at least 16 bytes): its address mixed with a
+ * constant, so a second free of it is noticed without walking the free list. A live object
+ * may hold those bytes by chance, so the tag only sends FreeSmall to the list, which decides:
+ * the walk is at most one slab's objects (252), and only for a free that looks doubled. */
+constexpr uptr kFreeTagSalt = 0x6e62667265656421ull; /* "nbfreed!" */
+inline uptr FreeTag(const void *p) { return reinterpret_cast<uptr>(p) ^ kFreeTagSalt; }
+
 void KHeap::Init(Core *core, int node)
 {
-	lock_.Init();
+	lock_.Init(NB_LOCK_HEAP);
 	core_ = core;
 	node_ = node;
 }
@@ -25,6 +32,7 @@ void *KHeap::TakeLocked(SlabHeader *h)
 	if (h->free != nullptr) {
 		obj = h->free;
 		h->free = *static_cast<void **>(obj);
+		static_cast<uptr *>(obj)[1] = 0; /* live again: no longer tagged free */
 	} else {
 		/* Bump area: objects never handed out are not linked, so a new slab costs one
 		 * header write, not a pass over the page. */
@@ -78,34 +86,55 @@ void *KHeap::AllocSmall(usize size, nb_ctx ctx)
 	return obj;
 }
 
+bool KHeap::IsFreeLocked(const SlabHeader *h, const void *p)
+{
+	if (static_cast<const uptr *>(p)[1] != FreeTag(p))
+		return false;
+	for (void *q = h->free; q != nullptr; q = *static_cast<void **>(q))
+		if (q == p)
+			return true;
+	return false;
+}
+
+/* Everything is read under the lock: `carved` moves with every allocation from the bump
+ * area, and the slab may have been given back between KFree's look at its magic and here. */
 void KHeap::FreeSmall(SlabHeader *h, void *p)
 {
-	uptr off = reinterpret_cast<uptr>(p) - reinterpret_cast<uptr>(h) - kSlabHeaderSize;
-	if (h->cls >= kHeapClasses || off % kHeapClassSize[h->cls] != 0 ||
-	    off / kHeapClassSize[h->cls] >= h->carved) {
-		nb_env_log(NB_LOG_ERR, "nb: kfree of a pointer that is no heap object\n");
-		return;
-	}
+	const char *wrong = nullptr;
 	u64 release = 0;
 	{
 		Guard g(&lock_);
-		if (h->inuse == h->capacity)
-			partial_[h->cls].Push(h);
-		*static_cast<void **>(p) = h->free;
-		h->free = p;
-		h->inuse--;
-		live_--;
-		if (h->inuse == 0) {
-			/* Keep one empty slab per class against alloc/free ping-pong at a page
-			 * boundary; give the rest back so the heap does not hoard pool frames. */
-			partial_[h->cls].Remove(h);
-			if (empty_[h->cls] == nullptr) {
-				empty_[h->cls] = h;
-			} else {
-				h->magic = 0;
-				release = h->pfn + 1; /* +1: pfn 0 is a valid frame */
+		uptr off = reinterpret_cast<uptr>(p) - reinterpret_cast<uptr>(h) - kSlabHeaderSize;
+		if (h->magic != kSlabMagic || h->owner != this || h->cls >= kHeapClasses ||
+		    off % kHeapClassSize[h->cls] != 0 || off / kHeapClassSize[h->cls] >= h->carved)
+			wrong = "nb: kfree of a pointer that is no heap object\n";
+		else if (IsFreeLocked(h, p))
+			wrong = "nb: double kfree of a heap object\n";
+		if (wrong == nullptr) {
+			if (h->inuse == h->capacity)
+				partial_[h->cls].Push(h);
+			static_cast<void **>(p)[0] = h->free;
+			static_cast<uptr *>(p)[1] = FreeTag(p);
+			h->free = p;
+			h->inuse--;
+			live_--;
+			if (h->inuse == 0) {
+				/* Keep one empty slab per class against alloc/free ping-pong at a
+				 * page boundary; give the rest back so the heap does not hoard pool
+				 * frames. */
+				partial_[h->cls].Remove(h);
+				if (empty_[h->cls] == nullptr) {
+					empty_[h->cls] = h;
+				} else {
+					h->magic = 0;
+					release = h->pfn + 1; /* +1: pfn 0 is a valid frame */
+				}
 			}
 		}
+	}
+	if (wrong != nullptr) {
+		nb_env_log(NB_LOG_ERR, "%s", wrong);
+		return;
 	}
 	if (release != 0)
 		core_->Free(release - 1, 0);

@@ -92,12 +92,15 @@ public:
 	/* Return cached empty slabs to the buddy allocator (teardown). */
 	void ReleaseEmpty() TA_EXCL(lock_);
 	void *AllocSmall(usize size, nb_ctx ctx) TA_EXCL(lock_);
+	/* Logs and ignores a pointer that is no live object of h, a double free included. */
 	void FreeSmall(SlabHeader *h, void *p) TA_EXCL(lock_);
 	/* Slabs with live objects (for teardown checks and tests). */
 	u64 live_objects() TA_EXCL(lock_);
 
 private:
 	void *TakeLocked(SlabHeader *h) TA_REQ(lock_);
+	/* p is on h's free list (a double free). */
+	bool IsFreeLocked(const SlabHeader *h, const void *p) TA_REQ(lock_);
 
 	Lock lock_;
 	Core *core_;

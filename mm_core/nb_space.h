@@ -96,6 +96,9 @@ void nb_space_destroy(struct nb_space *s, enum nb_ctx ctx);
  * the preference, not the frame size: nb_space_query's frames_by_order and max_frame_order say
  * what was used. CONTIG is strict: one physically contiguous range, or -NB_ENOMEM.
  *
+ * INTERLEAVE goes round its mask one frame at a time, continuing across the space's
+ * allocations: four one-frame ALLOCs over {0, 1} land on 0, 1, 0, 1 (pol->il_next is ignored).
+ *
  * -NB_ENOMEM when even 4 KiB frames run out; -NB_EDQUOT if a node's quota would be exceeded;
  * -NB_ENOSPC when the offset space is used up; -NB_EINTR if a fatal signal interrupted zeroing
  * (SLEEP only). All or nothing: on any error the space holds no frame of the request.
@@ -104,11 +107,13 @@ int nb_space_alloc(struct nb_space *s, nb_u64 bytes, const struct nb_policy *pol
 		   unsigned flags, enum nb_ctx ctx, nb_u64 *offset_out);
 /*
  * Reserve `bytes` (rounded up to 4 KiB) of offset space with no frames; faults populate it
- * under `pol` (LOCAL: the faulting CPU's node; BIND; INTERLEAVE by offset; PREFERRED).
+ * under `pol` (LOCAL: the faulting CPU's node; BIND; PREFERRED; INTERLEAVE by offset, the
+ * range's first frame on the node after the one the space's previous INTERLEAVE frame took).
  * HUGE_2M / HUGE_1G: the offset is aligned to that size and aligned chunks lying wholly
  * inside the range get 2 MiB / 1 GiB frames (4 KiB when none is free). POPULATE: allocate
  * every frame now, placed as if CPU `cpu` touched them in order; a MIGRATE or FREE of the
- * range by another caller (who guessed the offset) before this returns ends that early.
+ * range by another caller (who guessed the offset) before this returns ends that early; a
+ * fatal signal (SLEEP only) ends it with -NB_EINTR and nothing kept.
  */
 int nb_space_reserve(struct nb_space *s, nb_u64 bytes, const struct nb_policy *pol,
 		     unsigned flags, unsigned cpu, enum nb_ctx ctx, nb_u64 *offset_out);

@@ -9,7 +9,7 @@ namespace nb {
 void Node::Init(int id, Segment *segs, u32 nr_segs, u32 seg_cap, unsigned max_order)
 {
 	seg_cap_ = seg_cap;
-	lock_.Init();
+	lock_.Init(NB_LOCK_NODE);
 	id_ = id;
 	max_order_ = max_order;
 	segs_ = segs;

@@ -12,7 +12,7 @@ namespace nb {
 
 void PcpCache::Init(Node *node, unsigned batch0)
 {
-	lock_.Init();
+	lock_.Init(NB_LOCK_PCP);
 	node_ = node;
 	/* High mark = 4 batches (Linux's ratio), capped by the slot's storage. */
 	batch_[0] = batch0;

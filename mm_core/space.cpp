@@ -170,7 +170,7 @@ int Space::Create(nb_core *core, int node, nb_ctx ctx, Space **out)
 	if (!mem)
 		return -NB_ENOMEM;
 	Space *s = new (mem) Space(core, node);
-	s->lock_.Init();
+	s->lock_.Init(NB_LOCK_SPACE);
 	u64 nodes = nb_nodes_with_memory(core);
 	struct nb_node_stats st;
 	if (nodes && !nb_node_stats(core, (int)Ctz64(nodes), &st))
@@ -246,8 +246,10 @@ void Space::Destroy(nb_ctx ctx)
 
 // Gives r an offset >= the cursor with offset % align == phase, maps its extents there and
 // inserts it. `phase` lets a contiguous range whose first frame is not `align`-aligned still
-// map huge: frame address and offset must agree modulo the leaf size.
-int Space::Publish(Range *r, u64 align, u64 phase, nb_ctx ctx)
+// map huge: frame address and offset must agree modulo the leaf size. The offset comes back
+// through *offset_out, read under lock_: once lock_ drops, a caller who guessed the offset
+// (they start at 0 and only grow) may free r, so the publisher must never read r again.
+int Space::Publish(Range *r, u64 align, u64 phase, nb_ctx ctx, u64 *offset_out)
 {
 	unsigned want = kStashLeaf;
 	for (;;) {
@@ -282,6 +284,7 @@ int Space::Publish(Range *r, u64 align, u64 phase, nb_ctx ctx)
 		r->offset = off;
 		NB_ASSERT(!InsertLocked(r));
 		cursor_ = off + r->size;
+		*offset_out = off;
 		return 0;
 	}
 }

@@ -5,8 +5,9 @@
 // A Space owns ranges of the file's offset space, a PageTable that records which frame backs
 // each offset, and the per-node accounting of its frames. Every field that faults, frees and
 // migrations share is guarded by lock_, a spinlock: nothing under it sleeps, allocates from
-// the pool or copies frames. That is also why nb_core is never called with lock_ held -- its
-// locks share the env's lock class in the kernel, and the core must not nest under us.
+// the pool or copies frames. That is also why nb_core is never called with lock_ held: an
+// allocation may drain every per-CPU cache, long work for a spinlock, and keeping the core's
+// locks (NB_LOCK_PCP, NB_LOCK_NODE; env.h) out from under NB_LOCK_SPACE keeps the order short.
 //
 // A range's `state` is its sleeping-safe lock: free and migrate move it out of kLive under
 // lock_, then do their long work (zeroing, copying, freeing) with lock_ dropped. Faults that
@@ -106,7 +107,7 @@ private:
 	int GrowRanges(nb_ctx ctx) TA_EXCL(lock_);
 	int ChargeLocked(int node, u64 bytes) TA_REQ(lock_);
 	void UnchargeLocked(int node, u64 bytes) TA_REQ(lock_);
-	int Publish(Range *r, u64 align, u64 phase, nb_ctx ctx) TA_EXCL(lock_);
+	int Publish(Range *r, u64 align, u64 phase, nb_ctx ctx, u64 *offset_out) TA_EXCL(lock_);
 
 	// space_alloc.cpp
 	int AllocExtent(const Range &r, Extent *e, nb_ctx ctx) TA_EXCL(lock_);
@@ -141,6 +142,10 @@ private:
 	u32 nr_ranges_ TA_GUARDED(lock_) = 0;
 	u32 cap_ranges_ TA_GUARDED(lock_) = 0;
 	u64 cursor_ TA_GUARDED(lock_) = 0;
+	// INTERLEAVE's turn for the file's next frame, so that round robin continues across
+	// allocations as numactl's does across a task's (a per-call cursor restarted at the
+	// first node for every ALLOC). Atomic: concurrent ALLOCs take turns, not the same one.
+	u32 il_next_ = 0;
 	u64 node_bytes_[NB_MAX_NODES] TA_GUARDED(lock_) = {};
 	u64 quota_[NB_MAX_NODES] TA_GUARDED(lock_) = {};
 };

@@ -12,6 +12,7 @@ namespace {
 int NormalizePolicy(const nb_policy *in, nb_policy *out)
 {
 	*out = in ? *in : nb_policy{NB_POLICY_LOCAL, -1, 0, 0, 0};
+	out->il_next = 0; // the space keeps the interleave cursor, not the caller
 	if (out->mode > NB_POLICY_INTERLEAVE || out->node >= NB_MAX_NODES)
 		return -NB_EINVAL;
 	if ((out->mode == NB_POLICY_BIND || out->mode == NB_POLICY_INTERLEAVE) && !out->nodemask) {
@@ -95,14 +96,17 @@ void Space::FreeExtents(Range *r, u32 count)
 }
 
 // One frame of a block: allocate, charge, zero. On error nothing is held and e->pfn is unset.
+// INTERLEAVE takes the file's next turn for every frame (nb_alloc starts at il_next).
 int Space::AllocExtent(const Range &r, Extent *e, nb_ctx ctx)
 {
 	unsigned af = r.flags & NB_SPACE_LOW4G ? NB_AF_LOW4G : 0;
+	nb_policy p = r.policy;
+	if (p.mode == NB_POLICY_INTERLEAVE)
+		p.il_next = AtomicAdd(&il_next_, 1u) - 1;
 	u64 pfn = 0;
 	int node = -1;
-	int rc = e->order == kContig
-			 ? nb_alloc_contig(core_, e->nr_frames, &r.policy, af, ctx, &pfn, &node)
-			 : nb_alloc(core_, e->order, &r.policy, af, ctx, &pfn, &node);
+	int rc = e->order == kContig ? nb_alloc_contig(core_, e->nr_frames, &p, af, ctx, &pfn, &node)
+				     : nb_alloc(core_, e->order, &p, af, ctx, &pfn, &node);
 	if (rc)
 		return rc;
 	{
@@ -240,14 +244,15 @@ int Space::Alloc(u64 bytes, const nb_policy *pol, unsigned flags, nb_ctx ctx, u6
 	} else {
 		align = LeafBytes(r->extents[0].order);
 	}
-	rc = Publish(r, align, phase, ctx);
+	u64 off;
+	rc = Publish(r, align, phase, ctx, &off);
 	TrimStash();
 	if (rc) {
 		FreeExtents(r, r->nr_extents);
 		nb_env_meta_free(r, r->meta_bytes);
 		return rc;
 	}
-	*offset_out = r->offset;
+	*offset_out = off; // not r->offset: r may already be freed by a racing FREE
 	return 0;
 }
 
@@ -271,14 +276,17 @@ int Space::Reserve(u64 bytes, const nb_policy *pol, unsigned flags, unsigned cpu
 	Range *r = static_cast<Range *>(nb_env_meta_alloc(sizeof(Range), node_, ctx));
 	if (!r)
 		return -NB_ENOMEM;
+	if (p.mode == NB_POLICY_INTERLEAVE)
+		p.il_next = AtomicAdd(&il_next_, 1u) - 1; // the node of the range's first frame
 	*r = Range{0, size, flags, NB_SPACE_KIND_RESERVED, kLive, -1, p, 0, 0, sizeof(Range),
 		   nullptr};
-	rc = Publish(r, align, 0, ctx);
+	u64 off;
+	rc = Publish(r, align, 0, ctx, &off);
 	if (rc) {
 		nb_env_meta_free(r, sizeof(Range));
 		return rc;
 	}
-	u64 off = r->offset, end = r->offset + size; // r may be freed by a racing free from here on
+	u64 end = off + size; // r may be freed by a racing free from here on: never read it
 	for (u64 pos = off; !rc && (flags & NB_SPACE_POPULATE) && pos < end;) {
 		nb_space_fault_result res;
 		rc = Fault(pos, true, cpu, 18, ctx, &res);
@@ -291,8 +299,15 @@ int Space::Reserve(u64 bytes, const nb_policy *pol, unsigned flags, unsigned cpu
 		if (rc)
 			break;
 		pos = res.offset + LeafBytes(res.order);
-		if (ctx == NB_CTX_SLEEP)
-			nb_env_resched();
+		if (ctx == NB_CTX_SLEEP && pos < end) {
+			// As ALLOC: a fatal signal stops populating between frames (a 1 GiB frame's
+			// zeroing is not cut short) and RESERVE keeps nothing -- NOZERO too, since
+			// taking gigabytes of 4 KiB frames is long without zeroing them.
+			if (nb_env_should_abort())
+				rc = -NB_EINTR;
+			else
+				nb_env_resched();
+		}
 	}
 	if (rc) {
 		u64 s0, l0;
@@ -322,8 +337,9 @@ unsigned Space::DemandOrderLocked(const Range &r, u64 offset)
 
 // Where a first touch allocates. LOCAL means the faulting CPU's node (the fault carries it;
 // the CPU running the fault path is only a hint). INTERLEAVE is by offset, as Linux
-// interleaves a VMA: the k-th frame of the range goes to the (k mod n)-th node of the mask,
-// whichever CPU touches it first and in whatever order.
+// interleaves a VMA: the k-th frame of the range goes to the ((base + k) mod n)-th node of
+// the mask, whichever CPU touches it first and in whatever order; base is the file's turn
+// when the range was reserved, so one-frame ranges still go round the mask.
 int Space::PickFrame(const Range &r, u64 chunk, unsigned order, unsigned cpu, nb_ctx ctx,
 		     u64 *pfn, int *node)
 {
@@ -335,7 +351,8 @@ int Space::PickFrame(const Range &r, u64 chunk, unsigned order, unsigned cpu, nb
 		p.mode = NB_POLICY_PREFERRED;
 		p.node = cpu_node;
 	} else if (p.mode == NB_POLICY_INTERLEAVE) {
-		u64 k = ((chunk - r.offset) >> (NB_FRAME_SHIFT + order)) % PopCount64(p.nodemask);
+		u64 k = (p.il_next + ((chunk - r.offset) >> (NB_FRAME_SHIFT + order))) %
+			PopCount64(p.nodemask);
 		u64 mask = p.nodemask;
 		for (; k; k--)
 			mask &= mask - 1;

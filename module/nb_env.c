@@ -6,6 +6,7 @@
  */
 #include <linux/cpumask.h>
 #include <linux/kernel.h>
+#include <linux/lockdep.h>
 #include <linux/mm.h>
 #include <linux/printk.h>
 #include <linux/sched.h>
@@ -52,13 +53,26 @@ static spinlock_t *nb_spin(struct nb_env_lock *l)
 	return (spinlock_t *)l->opaque;
 }
 
-void nb_env_lock_init(struct nb_env_lock *l)
+/*
+ * spin_lock_init() keys lockdep by its call site, and every mm_core lock is initialised at
+ * this one: they would all share one class, and a per-CPU cache refilling from its node
+ * (cache lock, then node lock) would be reported as "possible recursive locking". One key
+ * per kind of lock (env.h's nb_lock_class) gives lockdep the classes mm_core means.
+ */
+static struct lock_class_key nb_lock_keys[NB_LOCK_CLASSES];
+static const char *const nb_lock_names[NB_LOCK_CLASSES] = {
+	[NB_LOCK_SPACE] = "numabuddy_space",
+	[NB_LOCK_HEAP] = "numabuddy_heap",
+	[NB_LOCK_PCP] = "numabuddy_pcp",
+	[NB_LOCK_NODE] = "numabuddy_node",
+};
+
+void nb_env_lock_init(struct nb_env_lock *l, enum nb_lock_class cls)
 {
-	/* One lockdep class for every mm_core lock of a kind would be wrong; lockdep keys by the
-	 * call site here, so all mm_core locks share a class. Nesting (cache -> node) uses
-	 * different objects of the same class: spin_lock_nested is not needed while the order is
-	 * fixed, and lockdep builds would report it if it were not. */
 	spin_lock_init(nb_spin(l));
+	if (WARN_ON_ONCE(cls < 0 || cls >= NB_LOCK_CLASSES))
+		return;
+	lockdep_set_class_and_name(nb_spin(l), &nb_lock_keys[cls], nb_lock_names[cls]);
 }
 
 void nb_env_lock_destroy(struct nb_env_lock *l)

@@ -12,6 +12,7 @@
 #include <linux/sched/signal.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
+#include <linux/user_namespace.h>
 
 /* nb_core.h before the uapi header: both spell the policies NB_POLICY_*, as an enum in the
  * core and as macros in the ABI; the values must agree. */
@@ -44,6 +45,16 @@ static void nb_zap(void *arg, nb_u64 start, nb_u64 len)
 
 	unmap_mapping_range(nf->inode->i_mapping, start, len, 1);
 }
+/*
+ * A node id from user space, already checked against both bounds, clamped under speculation
+ * too: mm_core indexes its per-node tables (pools, fallback lists, quotas) with it, and
+ * STATS is reachable from a read-only file.
+ */
+static int nb_node_nospec(int node)
+{
+	return array_index_nospec(node, min_t(int, nr_node_ids, NB_MAX_NODES));
+}
+
 static int nb_policy_from_user(const struct nb_alloc *a, struct nb_policy *pol)
 {
 	if (a->policy > NB_POLICY_INTERLEAVE)
@@ -54,10 +65,10 @@ static int nb_policy_from_user(const struct nb_alloc *a, struct nb_policy *pol)
 		return -EINVAL;
 	memset(pol, 0, sizeof(*pol));
 	pol->mode = a->policy;
-	pol->node = a->node;
+	pol->node = a->node >= 0 ? nb_node_nospec(a->node) : -1;
 	pol->nodemask = a->nodemask;
 	if (pol->mode == NB_POLICY_BIND && !pol->nodemask)
-		pol->nodemask = BIT_ULL(a->node >= 0 ? a->node : nb_current_cpu_node(nb_core));
+		pol->nodemask = BIT_ULL(pol->node >= 0 ? pol->node : nb_current_cpu_node(nb_core));
 	if (pol->mode == NB_POLICY_INTERLEAVE && !pol->nodemask)
 		pol->nodemask = nb_nodes_with_memory(nb_core);
 	return 0;
@@ -254,8 +265,11 @@ static int nb_ioctl_query(struct nb_file *nf, void *data)
 	q->mapped_4k = info.leaf_bytes[0];
 	q->mapped_2m = info.leaf_bytes[1];
 	q->mapped_1g = info.leaf_bytes[2];
-	q->phys_addr = (capable(CAP_SYS_ADMIN) && info.first_pfn != ~0ULL) ?
-		PFN_PHYS(info.first_pfn) : 0;
+	/* noaudit: an unprivileged QUERY is not a denied privileged operation, it just gets
+	 * no physical address; capable() would log an audit denial for every one of them. */
+	q->phys_addr = 0;
+	if (info.first_pfn != ~0ULL && ns_capable_noaudit(&init_user_ns, CAP_SYS_ADMIN))
+		q->phys_addr = PFN_PHYS(info.first_pfn);
 	for (n = 0; n < ARRAY_SIZE(q->node_bytes); n++)
 		q->node_bytes[n] = info.node_bytes[n];
 	return 0;
@@ -274,7 +288,7 @@ static int nb_ioctl_migrate(struct nb_file *nf, void *data)
 	if (m->node < 0 || m->node >= NB_MAX_NODES || m->node >= nr_node_ids)
 		return -EINVAL;
 	down_write(&nf->zap_lock);
-	err = nb_space_migrate_begin(nf->space, m->offset, m->node, &start, &len);
+	err = nb_space_migrate_begin(nf->space, m->offset, nb_node_nospec(m->node), &start, &len);
 	if (!err)
 		nb_zap(nf, start, len);
 	up_write(&nf->zap_lock);
@@ -296,12 +310,14 @@ static int nb_ioctl_stats(struct nb_file *nf, void *data)
 	struct nb_stats *s = data;
 	struct nb_node_stats ns;
 	int err, o;
+	int node;
 
 	if (!nb_is_zero(s->reserved, sizeof(s->reserved)))
 		return -EINVAL;
 	if (s->node < 0 || s->node >= NB_MAX_NODES || s->node >= nr_node_ids)
 		return -EINVAL;
-	err = nb_node_stats(nb_core, s->node, &ns);
+	node = nb_node_nospec(s->node);
+	err = nb_node_stats(nb_core, node, &ns);
 	if (err)
 		return err;
 	s->nr_orders = ns.max_order + 1;
@@ -319,8 +335,8 @@ static int nb_ioctl_stats(struct nb_file *nf, void *data)
 	s->other_node = ns.other_node;
 	s->migrate_in = ns.migrate_in;
 	s->migrate_out = ns.migrate_out;
-	s->fd_bytes = nb_space_node_bytes(nf->space, s->node);
-	s->fd_quota_bytes = nb_space_quota(nf->space, s->node);
+	s->fd_bytes = nb_space_node_bytes(nf->space, node);
+	s->fd_quota_bytes = nb_space_quota(nf->space, node);
 	if (s->fd_quota_bytes == NB_SPACE_NO_QUOTA)
 		s->fd_quota_bytes = s->total_bytes;
 	return 0;
@@ -349,6 +365,7 @@ static int nb_ioctl_bench(struct nb_file *nf, void *data)
 {
 	struct nb_bench *b = data;
 	u64 i, t0, fails = 0;
+	int node;
 
 	if (!capable(CAP_SYS_ADMIN))
 		return -EPERM;
@@ -364,17 +381,18 @@ static int nb_ioctl_bench(struct nb_file *nf, void *data)
 	    (b->allocator == NB_BENCH_KERNEL && b->order > NB_KERNEL_MAX_ORDER))
 		return -EINVAL;
 
+	node = nb_node_nospec(b->node);
 	t0 = ktime_get_ns();
 	for (i = 0; i < b->iterations; i++) {
 		if (b->allocator == NB_BENCH_NUMABUDDY) {
 			nb_u64 pfn;
 
-			if (nb_buddy_alloc(nb_core, b->order, b->node, 0, NB_CTX_SLEEP, &pfn))
+			if (nb_buddy_alloc(nb_core, b->order, node, 0, NB_CTX_SLEEP, &pfn))
 				fails++;
 			else
 				nb_buddy_free(nb_core, pfn, b->order);
 		} else {
-			struct page *p = alloc_pages_node(b->node, GFP_KERNEL | __GFP_THISNODE |
+			struct page *p = alloc_pages_node(node, GFP_KERNEL | __GFP_THISNODE |
 							  __GFP_NOWARN | __GFP_NORETRY, b->order);
 
 			if (!p)
@@ -409,9 +427,12 @@ struct nb_ioctl_desc {
 	bool writes; /* takes or changes pool memory: the file must be open for writing */
 	int (*fn)(struct nb_file *nf, void *data);
 	void (*undo)(struct nb_file *nf, void *data); /* if copying the result out fails */
+	bool out_on_error; /* outputs are meaningful after a failure too: copy them back */
 };
 
 #define NB_IOCTL(c, w, f, u) [_IOC_NR(c)] = { .cmd = (c), .writes = (w), .fn = (f), .undo = (u) }
+#define NB_IOCTL_OUT_ON_ERROR(c, w, f) \
+	[_IOC_NR(c)] = { .cmd = (c), .writes = (w), .fn = (f), .out_on_error = true }
 static const struct nb_ioctl_desc nb_ioctls[] = {
 	NB_IOCTL(NB_IOC_VERSION, false, nb_ioctl_version, NULL),
 	NB_IOCTL(NB_IOC_ALLOC, true, nb_ioctl_alloc, nb_undo_alloc),
@@ -419,7 +440,8 @@ static const struct nb_ioctl_desc nb_ioctls[] = {
 	NB_IOCTL(NB_IOC_ALLOC_BATCH, true, nb_ioctl_alloc_batch, NULL),
 	NB_IOCTL(NB_IOC_QUERY, false, nb_ioctl_query, NULL),
 	NB_IOCTL(NB_IOC_RESERVE, true, nb_ioctl_reserve, nb_undo_alloc),
-	NB_IOCTL(NB_IOC_MIGRATE, true, nb_ioctl_migrate, NULL),
+	/* A migration stopped part-way (EINTR, ENOMEM, EDQUOT) still says how much moved. */
+	NB_IOCTL_OUT_ON_ERROR(NB_IOC_MIGRATE, true, nb_ioctl_migrate),
 	NB_IOCTL(NB_IOC_STATS, false, nb_ioctl_stats, NULL),
 	NB_IOCTL(NB_IOC_BENCH, true, nb_ioctl_bench, NULL),
 	NB_IOCTL(NB_IOC_WALK, false, nb_ioctl_walk, NULL),
@@ -469,8 +491,14 @@ long nb_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	if (copy_from_user(&data, uarg, min(usize, ksize)))
 		return -EFAULT;
 	err = d->fn(nf, &data);
-	if (err)
+	if (err) {
+		/* Best effort: the error is the answer, and an unwritable struct does not
+		 * replace it with EFAULT. */
+		unsigned long left = d->out_on_error ? copy_to_user(uarg, &data, min(usize, ksize)) : 0;
+
+		(void)left;
 		return err;
+	}
 	if (copy_to_user(uarg, &data, min(usize, ksize))) {
 		if (d->undo)
 			d->undo(nf, &data);

@@ -8,6 +8,7 @@
  */
 #include <linux/mm.h>
 #include <linux/pgtable.h>
+#include <linux/rcupdate.h>
 
 #include "nb_internal.h"
 #include "numabuddy.h"
@@ -85,17 +86,26 @@ int nb_walk_user(struct nb_walk *w)
 		w->cache = nb_cache_mode(protval_large_2_4k(pmd_flags(pmdv)));
 		goto out;
 	}
-	if (pmd_bad(pmdv))
-		goto out;
-	/* x86-64 has no highmem: the PTE table is in the direct map. pte_offset_map() would
-	 * need __pte_offset_map, which 6.12 no longer exports. */
-	pte = (pte_t *)pmd_page_vaddr(pmdv) + pte_index(addr);
-	ptev = READ_ONCE(*pte);
-	if (pte_present(ptev)) {
-		w->level = NB_WALK_PTE;
-		w->pfn = pte_pfn(ptev);
-		w->cache = nb_cache_mode(pte_flags(ptev));
+	/*
+	 * The PTE table, as pte_offset_map() reads it (its __pte_offset_map is not exported to
+	 * modules on 6.12). Since 6.5 a PTE table can be freed with only mmap_read_lock held
+	 * (khugepaged's retract_page_tables), but only after an RCU grace period
+	 * (pte_free_defer): so under rcu_read_lock, re-read the PMD and take the table from
+	 * that value, never from the one read before. x86-64 has no highmem: the table is in
+	 * the direct map. On 6.1 the mmap lock alone suffices; RCU costs nothing there.
+	 */
+	rcu_read_lock();
+	pmdv = READ_ONCE(*pmd); /* pmdp_get_lockless() on x86-64; 6.1 lacks the helper */
+	if (!pmd_none(pmdv) && !pmd_leaf(pmdv) && !pmd_bad(pmdv)) {
+		pte = pte_offset_kernel(&pmdv, addr);
+		ptev = READ_ONCE(*pte);
+		if (pte_present(ptev)) {
+			w->level = NB_WALK_PTE;
+			w->pfn = pte_pfn(ptev);
+			w->cache = nb_cache_mode(pte_flags(ptev));
+		}
 	}
+	rcu_read_unlock();
 out:
 	mmap_read_unlock(mm);
 	if (w->level != NB_WALK_NONE)

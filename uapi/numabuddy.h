@@ -171,7 +171,8 @@ struct nb_query {
  * @offset: in: the block.
  * @node: in: target node.
  * @pad: zero.
- * @bytes_moved: out.
+ * @bytes_moved: out: bytes now on @node; also written when the call fails part-way
+ *	(EINTR, ENOMEM, EDQUOT), the block then live and partly moved.
  * @reserved: zero.
  */
 struct nb_migrate {

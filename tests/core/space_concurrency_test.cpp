@@ -101,4 +101,72 @@ TEST_F(SpaceTest, ConcurrentFaultsAndMigrations) {
 	EXPECT_EQ(1u, Info(off).frames_by_order[9]);
 }
 
+/*
+ * ALLOC and RESERVE racing a FREE of the offset they are about to return. Offsets start at 0
+ * and only grow, so another thread can guess it; the unlock hook runs that FREE the moment
+ * the range is published and the lock dropped. The range is gone by the time the call
+ * returns (as if the FREE came after it), and the call must not touch it any more: it used to
+ * read r->offset from the freed record (ASan: heap-use-after-free; up to 8 bytes of freed heap
+ * went back to user space as the offset).
+ */
+TEST_F(SpaceTest, AllocRacingFreeOfItsOffset) {
+	for (bool reserve : {false, true}) {
+		nb_u64 guess = reserve ? k2M : 0, off = ~0ull, start, len;
+		bool freed = false;
+		sim::SetUnlockHook([&] {
+			if (!freed && nb_space_free_begin(sp, guess, &start, &len) == 0)
+				freed = nb_space_free_finish(sp, guess, NB_CTX_SLEEP) == 0;
+		});
+		nb_policy b = Bind(0);
+		int rc = reserve ? nb_space_reserve(sp, k2M, &b, NB_SPACE_HUGE_2M, 0, NB_CTX_SLEEP, &off)
+				 : nb_space_alloc(sp, k2M, &b, NB_SPACE_HUGE_2M, NB_CTX_SLEEP, &off);
+		sim::SetUnlockHook({});
+		ASSERT_EQ(0, rc) << reserve;
+		ASSERT_TRUE(freed) << reserve;
+		EXPECT_EQ(guess, off) << reserve;
+		nb_space_info i;
+		EXPECT_EQ(-NB_ENOENT, nb_space_query(sp, off, &i)) << reserve;
+	}
+}
+
+/* The same race with real threads, for TSan: a freer chasing the offsets an allocator is
+ * about to be given. */
+TEST_F(SpaceTest, AllocsRacingGuessedFrees) {
+	const unsigned kRounds = 400;
+	std::atomic<bool> stop{false};
+	std::atomic<unsigned> hits{0};
+	std::thread freer([&] {
+		sim::SetCpu(1);
+		for (nb_u64 guess = 0; !stop.load();) {
+			nb_u64 s, l;
+			if (nb_space_free_begin(sp, guess, &s, &l) == 0) {
+				EXPECT_EQ(0, nb_space_free_finish(sp, guess, NB_CTX_SLEEP));
+				hits++;
+				guess += k4K;
+			} else {
+				std::this_thread::yield();
+				nb_space_info i;
+				if (nb_space_query(sp, guess, &i) == -NB_ENOENT &&
+				    nb_space_query(sp, guess + k4K, &i) == 0)
+					guess += k4K; /* the allocator freed it itself */
+			}
+		}
+	});
+	nb_policy b = Bind(0);
+	for (unsigned k = 0; k < kRounds; k++) {
+		nb_u64 off = ~0ull;
+		int rc = k % 2 ? nb_space_reserve(sp, k4K, &b, 0, 0, NB_CTX_SLEEP, &off)
+			       : nb_space_alloc(sp, k4K, &b, 0, NB_CTX_SLEEP, &off);
+		ASSERT_EQ(0, rc);
+		EXPECT_EQ(k * k4K, off);
+		nb_u64 s, l;
+		if (nb_space_free_begin(sp, off, &s, &l) == 0) {
+			EXPECT_EQ(0, nb_space_free_finish(sp, off, NB_CTX_SLEEP));
+		}
+	}
+	stop = true;
+	freer.join();
+	RecordProperty("freed_by_racer", std::to_string(hits.load()));
+}
+
 } /* namespace nbtest */

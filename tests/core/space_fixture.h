@@ -47,6 +47,7 @@ protected:
 
 	void TearDown() override {
 		sim::SetReschedHook({});
+		sim::SetUnlockHook({});
 		if (sp != nullptr)
 			nb_space_destroy(sp, NB_CTX_SLEEP);
 		for (const auto &p : pins)

@@ -32,6 +32,7 @@ std::vector<Backing> g_backing;
 std::atomic<size_t> g_meta{0};
 std::atomic<unsigned long> g_resched{0};
 std::function<void()> g_resched_hook; /* set by single-threaded tests only */
+std::function<void()> g_unlock_hook;  /* likewise */
 std::atomic<bool> g_abort{false};
 std::atomic<unsigned long> g_errors{0};
 std::mutex g_log_mu;
@@ -45,7 +46,14 @@ thread_local int t_locks = 0;
 struct SimLock {
 	std::atomic<int> held;
 	unsigned magic;
+	int cls; /* enum nb_lock_class */
 };
+
+/* lockdep's two rules over the env's lock classes (env.h): no class is taken while this
+ * thread holds a lock of the same class ("possible recursive locking"), and two classes are
+ * never taken in both orders (g_after[a][b]: b was taken while a was held). */
+thread_local int t_held[16];
+std::atomic<bool> g_after[NB_LOCK_CLASSES][NB_LOCK_CLASSES];
 static_assert(sizeof(SimLock) <= sizeof(nb_env_lock), "lock storage");
 
 [[noreturn]] void Die(const char *what)
@@ -99,6 +107,7 @@ size_t MetaBytes() { return g_meta.load(); }
 int LockDepth() { return t_locks; }
 unsigned long ReschedCalls() { return g_resched.load(); }
 void SetReschedHook(std::function<void()> fn) { g_resched_hook = std::move(fn); }
+void SetUnlockHook(std::function<void()> fn) { g_unlock_hook = std::move(fn); }
 void SetAbort(bool on) { g_abort = on; }
 unsigned long ErrorLogs() { return g_errors.load(); }
 std::string LastLog()
@@ -134,11 +143,14 @@ int nb_env_node_distance(int from, int to)
 	return g_topo.distance[static_cast<unsigned>(from) * n + static_cast<unsigned>(to)];
 }
 
-void nb_env_lock_init(struct nb_env_lock *l)
+void nb_env_lock_init(struct nb_env_lock *l, enum nb_lock_class cls)
 {
+	if (cls < 0 || cls >= NB_LOCK_CLASSES)
+		Die("lock of no class");
 	SimLock *s = new (l->opaque) SimLock;
 	s->held.store(0);
 	s->magic = kLockMagic;
+	s->cls = cls;
 }
 
 void nb_env_lock_destroy(struct nb_env_lock *l)
@@ -154,6 +166,15 @@ void nb_env_lock_acquire(struct nb_env_lock *l)
 	SimLock *s = reinterpret_cast<SimLock *>(l->opaque);
 	if (s->magic != kLockMagic)
 		Die("acquiring an uninitialized lock");
+	if (t_locks >= 16)
+		Die("more than 16 locks held");
+	for (int i = 0; i < t_locks; i++) {
+		if (t_held[i] == s->cls)
+			Die("possible recursive locking: a lock of a class this thread holds");
+		if (g_after[s->cls][t_held[i]].load(std::memory_order_relaxed))
+			Die("lock order inversion between two lock classes");
+		g_after[t_held[i]][s->cls].store(true, std::memory_order_relaxed);
+	}
 	for (unsigned spins = 0;; spins++) {
 		if (s->held.load(std::memory_order_relaxed) == 0 &&
 		    s->held.exchange(1, std::memory_order_acquire) == 0)
@@ -163,7 +184,7 @@ void nb_env_lock_acquire(struct nb_env_lock *l)
 		else
 			__builtin_ia32_pause();
 	}
-	t_locks++;
+	t_held[t_locks++] = s->cls;
 }
 
 void nb_env_lock_release(struct nb_env_lock *l)
@@ -171,8 +192,19 @@ void nb_env_lock_release(struct nb_env_lock *l)
 	SimLock *s = reinterpret_cast<SimLock *>(l->opaque);
 	if (s->held.load(std::memory_order_relaxed) == 0)
 		Die("releasing a lock that is not held");
+	int i = t_locks - 1; /* usually the last one taken; Guards release in reverse */
+	while (i > 0 && t_held[i] != s->cls)
+		i--;
+	for (; i + 1 < t_locks; i++)
+		t_held[i] = t_held[i + 1];
 	t_locks--;
 	s->held.store(0, std::memory_order_release);
+	static thread_local bool in_hook; /* the hook's own calls take and drop locks */
+	if (t_locks == 0 && g_unlock_hook && !in_hook) {
+		in_hook = true;
+		g_unlock_hook();
+		in_hook = false;
+	}
 }
 
 void *nb_env_meta_alloc(nb_size_t bytes, int node, enum nb_ctx ctx)

@@ -51,6 +51,10 @@ unsigned long ReschedCalls();
 /* Run `fn` inside every nb_env_resched (no core lock is held there), to interleave another
  * caller's operation deterministically at the core's preemption points; empty to stop. */
 void SetReschedHook(std::function<void()> fn);
+/* Run `fn` after every lock release that leaves the calling thread holding no lock: another
+ * caller's operation lands exactly where the core has just dropped its lock, the window a
+ * racing thread would use. Set by single-threaded tests only; empty to stop. */
+void SetUnlockHook(std::function<void()> fn);
 void SetAbort(bool on);
 /* Error-level log lines so far, and the last one. */
 unsigned long ErrorLogs();

@@ -335,11 +335,11 @@ int nb_migrate(nb_handle *h, nb_block *b, int node, uint64_t *bytes_moved)
 	m.offset = b->offset;
 	m.node = node;
 	ret = h->be.ioctl_fn(h->be.ctx, NB_IOC_MIGRATE, &m);
+	if (bytes_moved)
+		*bytes_moved = m.bytes_moved; /* a migration stopped part-way reports it too */
 	if (ret)
 		return ret;
 	b->node = node;
-	if (bytes_moved)
-		*bytes_moved = m.bytes_moved;
 	return 0;
 }
 

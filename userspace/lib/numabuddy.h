@@ -100,7 +100,8 @@ int nb_map(nb_handle *h, nb_block *b);
 int nb_unmap(nb_handle *h, nb_block *b);
 
 int nb_query(nb_handle *h, uint64_t offset, struct nb_query *out);
-/* NB_IOC_MIGRATE; on success b->node is @node and *@bytes_moved (if not NULL) is set. */
+/* NB_IOC_MIGRATE; on success b->node is @node. *@bytes_moved (if not NULL) is set on success
+ * and on failure (a migration stopped part-way by EINTR/ENOMEM/EDQUOT moved that much). */
 int nb_migrate(nb_handle *h, nb_block *b, int node, uint64_t *bytes_moved);
 int nb_stats(nb_handle *h, int node, struct nb_stats *out);
 /* NB_IOC_BENCH (CAP_SYS_ADMIN): @io carries the inputs in and elapsed_ns/failures out. */
