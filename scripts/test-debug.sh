@@ -12,8 +12,8 @@ cd "$root"
 mkdir -p build/vm
 
 env=$(scripts/debug-kernel.sh build) || { echo "NB-TEST-FAIL debug-kernel:build"; echo "0 passed, 1 failed"; exit 1; }
-eval "$env" # KVER, KDIR, VMLINUX
-echo "test-debug: kernel $KVER ($VMLINUX)"
+eval "$env" # KVER, KDIR, KIMAGE
+echo "test-debug: kernel $KVER ($KIMAGE)"
 # numabuddy.ko for that tree, with debug info so a report's module frames decode to lines
 # (scripts/decode_stacktrace.sh in the kernel source, or addr2line on the .ko).
 if ! make -s --no-print-directory module KVER="$KVER" KDIR="$KDIR" KCFLAGS=-g \
@@ -64,7 +64,7 @@ payload() {
 run_vm() {
 	local label=$1 timeout=$(($2 * scale)) append=$3 topo=$4 suite=$5
 	# shellcheck disable=SC2046
-	counted "debug-$label" tests/vm/run.sh --kver "$KVER" --kernel "$VMLINUX" --topology "$topo" \
+	counted "debug-$label" tests/vm/run.sh --kver "$KVER" --kernel "$KIMAGE" --topology "$topo" \
 		--timeout "$timeout" --log "build/vm/debug-$label-$KVER.log" \
 		--append "$debug_cmdline${append:+ $append}" $(payload "$suite")
 }
