@@ -8,12 +8,12 @@
 #   2. nb_failinj: ALLOC, mmap, touch, RESERVE + first touch, MIGRATE, FREE with
 #      fail_page_alloc and failslab failing a share of that process's allocations.
 # Knobs on the kernel command line: nb_fi_rounds=R (nb_failinj rounds, default 300),
-# nb_fi_pct=P (injection probability in percent, default 5), nb_fi_max_nth=N (default 4000).
+# nb_fi_pct=P (injection probability in percent, default 5), nb_fi_max_nth=N (default 3000).
 . /lib/nb/lib.sh
 KO=/lib/nb/numabuddy.ko
 ROUNDS=$(nb_cmdline_get nb_fi_rounds || echo 300)
 PCT=$(nb_cmdline_get nb_fi_pct || echo 5)
-MAX_NTH=$(nb_cmdline_get nb_fi_max_nth || echo 4000)
+MAX_NTH=$(nb_cmdline_get nb_fi_max_nth || echo 3000)
 FI=/sys/kernel/debug
 
 nb_check_topology
@@ -45,14 +45,16 @@ core_ok() { grep -q '^ok' /sys/kernel/debug/numabuddy/check; }
 
 # --- 1. insmod, failing the Nth allocation ---------------------------------------------------
 before=$(nb_free_snapshot)
-n=1 refused=0 loads=0 in_a_row=0 bad=0
-while [ "$n" -le "$MAX_NTH" ] && [ "$in_a_row" -lt 3 ]; do
+# Busybox insmod falls back from finit_module to init_module, so a failure in the loader's
+# read of the file is retried and the load succeeds: "loaded" does not mean "nothing failed".
+n=1 refused=0 loads=0 bad=0
+while [ "$n" -le "$MAX_NTH" ]; do
 	if sh -c "echo $n >/proc/self/fail-nth && exec insmod $KO pool_mb=16" 2>/dev/null; then
-		loads=$((loads + 1)) in_a_row=$((in_a_row + 1))
+		loads=$((loads + 1))
 		core_ok || { nb_fail "fi-insmod-nth$n-core-check" "$(cat /sys/kernel/debug/numabuddy/check)"; bad=1; }
 		rmmod numabuddy || { nb_fail "fi-insmod-nth$n-rmmod" "rmmod failed"; bad=1; }
 	else
-		refused=$((refused + 1)) in_a_row=0
+		refused=$((refused + 1))
 		if loaded; then
 			nb_fail "fi-insmod-nth$n" "insmod failed but the module is loaded"
 			rmmod numabuddy
@@ -64,9 +66,9 @@ while [ "$n" -le "$MAX_NTH" ] && [ "$in_a_row" -lt 3 ]; do
 		bad=1
 		before=$(nb_free_snapshot)
 	fi
-	# Every N up to 64, then steps of 1/8: the loader's allocations come first, the pools'
+	# Every N up to 16, then steps of 1/4: the loader's allocations come first, the pools'
 	# and mm_core's metadata after them.
-	if [ "$n" -lt 64 ]; then n=$((n + 1)); else n=$((n + n / 8)); fi
+	if [ "$n" -lt 16 ]; then n=$((n + 1)); else n=$((n + n / 4)); fi
 done
 echo "failinject.sh: insmod with fail-nth 1..$n: $refused refused, $loads loaded"
 [ "$refused" -gt 0 ] && [ "$loads" -gt 0 ] && [ "$bad" -eq 0 ] && nb_pass fi-insmod-clean ||
@@ -87,4 +89,13 @@ else nb_fail fi-pools-same-shape "before: $(echo $shape_before) / after: $(echo 
 core_ok && nb_pass fi-core-check || nb_fail fi-core-check "$(cat /sys/kernel/debug/numabuddy/check)"
 nb_check fi-rmmod rmmod numabuddy
 if r=$(nb_free_restored "$before"); then nb_pass fi-memfree-restored; else nb_fail fi-memfree-restored "$r"; fi
-nb_dmesg_clean fi-dmesg-clean
+# An allocation failure the kernel's own code does not mark __GFP_NOWARN prints warn_alloc's
+# report: "<task>: vmalloc error: ..." or "page allocation failure", a "Call Trace:" and
+# Mem-Info. Injected here on purpose (the loader's vmalloc of the .ko, seen first), so those
+# "Call Trace:" lines are not failures of this run; every real report keeps its own header
+# line (BUG:, WARNING:, Bad page state, ...) and still fails it. run.sh gets the same --allow
+# (scripts/test-debug.sh, docs/reliability.md).
+_hits=$(dmesg | tail -n +$((NB_DMESG_MARK + 1)) | grep -v '\] Call Trace:$' | grep -E -f "$NB_BAD_PATTERNS")
+if [ -z "$_hits" ]; then nb_pass fi-dmesg-clean
+else echo "$_hits" | head -n 20; nb_fail fi-dmesg-clean "kernel log: $(echo "$_hits" | head -n 1)"; fi
+echo "failinject.sh: warn_alloc reports of injected failures: $(dmesg | grep -cE 'vmalloc error|page allocation failure')"

@@ -40,15 +40,18 @@ static unsigned long n_open[2], n_alloc[2], n_mmap[2], n_touch[2], n_reserve[2],
 
 #define BAD(...) do { printf("nb_failinj: BAD: " __VA_ARGS__); printf("\n"); bad++; } while (0)
 
+/* Opened once, before any failure is injected: with make-it-fail set, opening the file to
+ * clear it is itself an allocation that may fail. */
+static int mif_fd = -1;
+
 static void inject(int on)
 {
-	int fd = open("/proc/self/make-it-fail", O_WRONLY);
-
-	if (fd < 0 || write(fd, on ? "1" : "0", 1) != 1) {
+	if (mif_fd < 0)
+		mif_fd = open("/proc/self/make-it-fail", O_WRONLY);
+	if (mif_fd < 0 || pwrite(mif_fd, on ? "1" : "0", 1, 0) != 1) {
 		printf("nb_failinj: /proc/self/make-it-fail: %s\n", strerror(errno));
 		exit(2);
 	}
-	close(fd);
 }
 
 static void on_sigbus(int sig)
