@@ -34,7 +34,9 @@ passed=0 failed=0
 # The checks that are built in but off by default, on: poisoned, unmapped free pages
 # (use-after-free of a page faults at once) and the allocating stack of every page, which a
 # "Bad page state" report then prints.
-debug_cmdline="debug_pagealloc=on page_owner=on"
+# no_timer_check: as main's run.sh since 26ab327 (a starved TCG vCPU misses the IO-APIC
+# timer probe); this branch cannot merge main's run.sh yet.
+debug_cmdline="debug_pagealloc=on page_owner=on no_timer_check"
 
 counted() {
 	local label=$1 out line p f
