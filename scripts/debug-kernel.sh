@@ -119,7 +119,7 @@ build() {
 	if [ -f "$o/.done" ]; then
 		echo "debug-kernel.sh: cached $o (built in $(cat "$o/build-seconds" 2>/dev/null || echo ?) s)" >&2
 	else
-		echo "debug-kernel.sh: building $o (2 cores: about 30 minutes; log $o/build.log)" >&2
+		echo "debug-kernel.sh: building $o (67 min on 2 busy cores here; log $o/build.log)" >&2
 		t0=$(date +%s)
 		# vmlinux (booted through its PVH entry), bzImage, and the Module.symvers and scripts
 		# an external module build needs. nice: the machine is shared with VM runs.
