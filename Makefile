@@ -66,7 +66,7 @@ IN_ROOT := $(if $(wildcard $(KDIR)/Makefile),,$(wildcard $(TROOT)/usr/src/linux-
 export KVER KO
 
 .PHONY: all deps module userspace check-symbols test test-hosted test-vm test-dkms demo \
-	dkms-install dkms-uninstall deb test-install install bench fuzz test-kernels clean help
+	dkms-install dkms-uninstall deb test-install install bench fuzz test-kernels test-debug clean help
 
 all: module userspace
 
@@ -102,8 +102,9 @@ check-symbols:
 userspace:
 	$(MAKE) -C userspace BUILD=$(BUILD)/userspace all static vmtest
 
-## test          everything CI runs: hosted unit tests, sanitizers, fuzz smoke, VM suite
-test: test-hosted test-vm
+## test          everything CI runs: hosted unit tests, sanitizers, fuzz smoke, VM suite,
+##               and the VM suites on the debug kernel (built once per machine, then cached)
+test: test-hosted test-vm test-debug
 
 ## test-hosted   mm_core and library tests on the host (ASan+UBSan, TSan, thread-safety, fuzz)
 test-hosted:
@@ -112,6 +113,11 @@ test-hosted:
 ## test-vm       the VM suite on the 2node, 4node and cpuless topologies, and the DKMS build
 test-vm: module userspace
 	scripts/test-vm.sh
+
+## test-debug    the VM suites on a KASAN/lockdep/DEBUG_VM kernel built from Debian's source
+##               (scripts/debug-kernel.sh; ~1 h on 2 cores the first time, cached after)
+test-debug: deps
+	scripts/test-debug.sh
 
 ## demo          boot a 2-node VM, load the module, show per-node pools and allocations
 demo: module userspace

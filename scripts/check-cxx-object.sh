@@ -4,14 +4,15 @@
 # silently never run), and nothing from outside but env.h (nb_env_*), mem*, and the hooks the
 # kernel's own compiler flags emit (stack protector, fentry, retpoline/return thunks; since
 # 6.13 x86-64's canary is a per-CPU variable that -mstack-protector-guard-symbol names
-# __ref_stack_chk_guard). The one allow-list for Kbuild, the top Makefile and the hosted
+# __ref_stack_chk_guard; __asan_*: KASAN's checks, on a KASAN kernel only, where Kbuild
+# instruments the core too). The one allow-list for Kbuild, the top Makefile and the hosted
 # freestanding build.
 #
 #   check-cxx-object.sh NM OBJDUMP FILE.o   one object as Kbuild builds it; it may also use
 #                                           other mm_core objects (nb_*, namespace nb)
 #   check-cxx-object.sh --core OBJ|DIR...   all of mm_core linked into one object: env and
 #                                           mem* only (DIR: every *.o in it)
-hooks='memcpy|memset|memmove|__stack_chk_fail|__ref_stack_chk_guard|__fentry__|__x86_return_thunk|__x86_indirect_thunk_[a-z0-9]+|__x86_indirect_call_thunk_[a-z0-9]+'
+hooks='memcpy|memset|memmove|__stack_chk_fail|__ref_stack_chk_guard|__fentry__|__x86_return_thunk|__x86_indirect_thunk_[a-z0-9]+|__x86_indirect_call_thunk_[a-z0-9]+|__asan_[a-z0-9_]+'
 status=0
 
 # check OBJ ALLOWED-REGEX: tables and undefined symbols of one object.

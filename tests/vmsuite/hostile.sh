@@ -48,6 +48,12 @@ pool=$(nb_cmdline_get nb_hostile_pool_mb) || {
 	for n in $(nb_nodes); do
 		total=$(nb_node_mem_kb "$n")
 		[ "$total" -gt 0 ] || continue
+		# The module keeps 1/8 of the node's pages, not of MemTotal: on the debug kernel
+		# KASAN's shadow and page_owner take 1/4 of node 0 out of MemTotal. The node's span
+		# is never below its pages.
+		r=$(nb_node_range "$n")
+		span=$(((${r#*-} - ${r%-*}) / 1024))
+		[ "$span" -gt "$total" ] && total=$span
 		mb=$((($(nb_node_free_kb "$n") - total / 8) / 1024 - 64))
 		if [ -z "$pool" ] || [ "$mb" -lt "$pool" ]; then pool=$mb; fi
 	done

@@ -258,7 +258,8 @@ static void test_odirect(uint64_t size)
 	void *src;
 
 	if (disk < 0) {
-		FAILF("odirect-%s /dev/ram0: %s (smoke.sh loads brd)", sz, strerror(errno));
+		/* No RAM disk on this kernel (lib.sh's nb_ramdisk skipped): the case cannot run. */
+		printf("NB-TEST-SKIP odirect-%s /dev/ram0: %s\n", sz, strerror(errno));
 		return;
 	}
 	if (posix_memalign(&src, PAGE, PAGE)) {
