@@ -148,6 +148,13 @@ mount_into() {
 mount_into /proc
 mount_into /sys
 mount_into /dev
+# The debug kernel of `make test-debug` is cached per machine, outside any clone
+# (/var/cache/numabuddy): a new root on this machine shares the host's, as `make test` on
+# the host would. A machine without one builds it inside `make test` (over an hour).
+if [ -d /var/cache/numabuddy ]; then
+	mkdir -p "$root/var/cache/numabuddy"
+	mount_into /var/cache/numabuddy
+fi
 
 git clone -q "$repo" "$root/root/numabuddy"
 git -C "$root/root/numabuddy" checkout -q --detach "$commit"
