@@ -19,20 +19,9 @@
 
 #include "numabuddy.h"
 
+#include "run_result.h"
+
 namespace {
-
-struct Result {
-	int code;
-	std::string out, err;
-};
-
-std::string Slurp(const std::string &path)
-{
-	std::ifstream f(path);
-	std::stringstream ss;
-	ss << f.rdbuf();
-	return ss.str();
-}
 
 /* Runs the CLI with @args (shell-quoted by the caller), device at @device. */
 Result RunCli(const std::string &args, const char *device = "/nonexistent/numabuddy")

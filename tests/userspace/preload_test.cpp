@@ -16,20 +16,9 @@
 #include <sstream>
 #include <string>
 
+#include "run_result.h"
+
 namespace {
-
-struct Result {
-	int code;
-	std::string out, err;
-};
-
-std::string Slurp(const std::string &path)
-{
-	std::ifstream f(path);
-	std::stringstream ss;
-	ss << f.rdbuf();
-	return ss.str();
-}
 
 std::string BuildDir()
 {

@@ -36,28 +36,6 @@ static int fd, failures;
 static struct nb_version ver;
 
 
-/* Node of a physical address per sysfs memory blocks (independent of numabuddy). */
-static int node_of_phys(uint64_t phys)
-{
-	static uint64_t bs;
-	char path[128];
-
-	if (!bs) {
-		FILE *f = fopen("/sys/devices/system/memory/block_size_bytes", "r");
-
-		if (!f || fscanf(f, "%lx", &bs) != 1)
-			return -2;
-		fclose(f);
-	}
-	for (int n = 0; n < 64; n++) {
-		snprintf(path, sizeof(path), "/sys/devices/system/node/node%d/memory%lu", n,
-			 (unsigned long)(phys / bs));
-		if (access(path, F_OK) == 0)
-			return n;
-	}
-	return -1;
-}
-
 static int cpu_node(int cpu)
 {
 	char path[128];
@@ -83,7 +61,7 @@ static unsigned int walk(const void *addr, int *node)
 	if (ioctl(fd, NB_IOC_WALK, &w))
 		return 99;
 	if (w.level != NB_WALK_NONE) {
-		*node = node_of_phys(w.pfn * 4096);
+		*node = nb_test_node_of_phys(w.pfn * 4096);
 		walked++;
 		if (w.cache != NB_CACHE_WB && !walked_not_wb++)
 			snprintf(first_not_wb, sizeof(first_not_wb), "%p: level %u cache %u", addr,

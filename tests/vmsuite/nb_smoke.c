@@ -27,29 +27,6 @@
 static int failures;
 
 
-/* Node of a physical address, from /sys/devices/system/node/nodeN/memoryM links. */
-static int node_of_phys(uint64_t phys)
-{
-	static uint64_t block_size;
-	char path[256];
-	int node;
-
-	if (!block_size) {
-		FILE *f = fopen("/sys/devices/system/memory/block_size_bytes", "r");
-
-		if (!f || fscanf(f, "%lx", &block_size) != 1)
-			return -2;
-		fclose(f);
-	}
-	for (node = 0; node < 64; node++) {
-		snprintf(path, sizeof(path), "/sys/devices/system/node/node%d/memory%lu", node,
-			 (unsigned long)(phys / block_size));
-		if (access(path, F_OK) == 0)
-			return node;
-	}
-	return -1;
-}
-
 /* The frame mapped at addr, from the kernel's walk of our own page tables. /proc/self/pagemap
  * cannot tell: the kernel's page walker skips VM_PFNMAP mappings. */
 static uint64_t pfn_of(int fd, const void *addr, unsigned int *level)
@@ -115,7 +92,7 @@ static void check_node(int fd, int node)
 	for (i = 0; i < size; i += 4096) {
 		unsigned int level = 0;
 		uint64_t pfn = pfn_of(fd, p + i, &level);
-		int n = pfn ? node_of_phys(pfn * 4096) : -3;
+		int n = pfn ? nb_test_node_of_phys(pfn * 4096) : -3;
 
 		if (n != node) {
 			if (!wrong)
@@ -194,7 +171,7 @@ static void check_interleave(int fd, uint64_t mask)
 			return;
 		}
 		p[0] = 1;
-		node = node_of_phys(pfn_of(fd, p, &level) * 4096);
+		node = nb_test_node_of_phys(pfn_of(fd, p, &level) * 4096);
 		munmap(p, size);
 		f.offset = a.offset;
 		ioctl(fd, NB_IOC_FREE, &f);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * nb_test.h - what the in-VM test programs share: the result lines the VM harness reads
- * (tests/vm/run.sh), a monotonic clock, the module's version and one file's pool use.
+ * (tests/vm/run.sh), a monotonic clock, the module's version, one file's pool use, and the
+ * node of a physical address as the kernel's sysfs says (never as numabuddy says).
  * Header-only: each program is one static binary. A program defines `int failures`.
  */
 #ifndef NB_TEST_H
@@ -56,12 +57,47 @@ static inline uint64_t nb_test_fd_bytes(int fd, int nr_nodes)
 	uint64_t sum = 0;
 
 	for (int n = 0; n < nr_nodes; n++) {
-		struct nb_stats s = { .node = n };
+		struct nb_stats s;
 
+		memset(&s, 0, sizeof(s));
+		s.node = n;
 		if (ioctl(fd, NB_IOC_STATS, &s) == 0)
 			sum += s.fd_bytes;
 	}
 	return sum;
+}
+
+/* Node of a physical address from /sys/devices/system/node/nodeN/memoryM: -1 when no node
+ * claims it, -2 when sysfs has no memory blocks. Remembers the last block looked up. */
+static inline int nb_test_node_of_phys(uint64_t phys)
+{
+	static uint64_t bs, last_block = UINT64_MAX;
+	static int last_node = -1;
+	char path[128];
+
+	if (!bs) {
+		FILE *f = fopen("/sys/devices/system/memory/block_size_bytes", "r");
+
+		if (!f || fscanf(f, "%lx", &bs) != 1) {
+			if (f)
+				fclose(f);
+			return -2;
+		}
+		fclose(f);
+	}
+	if (phys / bs == last_block)
+		return last_node;
+	last_block = phys / bs;
+	last_node = -1;
+	for (int n = 0; n < 64; n++) {
+		snprintf(path, sizeof(path), "/sys/devices/system/node/node%d/memory%lu", n,
+			 (unsigned long)(phys / bs));
+		if (access(path, F_OK) == 0) {
+			last_node = n;
+			break;
+		}
+	}
+	return last_node;
 }
 
 #endif /* NB_TEST_H */

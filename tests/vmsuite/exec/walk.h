@@ -15,7 +15,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "../../../uapi/numabuddy.h"
+#include "../nb_test.h"
 
 #define WALK_NODES 8
 
@@ -24,34 +24,6 @@ struct walk_sum {
 	uint64_t node[WALK_NODES];       /* bytes per node of the frames */
 	uint64_t other;                  /* frames no sysfs node claims */
 };
-
-static int walk_node_of_phys(uint64_t phys)
-{
-	static uint64_t bs, last_block = UINT64_MAX;
-	static int last_node = -1;
-	char path[128];
-
-	if (!bs) {
-		FILE *f = fopen("/sys/devices/system/memory/block_size_bytes", "r");
-
-		if (!f || fscanf(f, "%lx", &bs) != 1)
-			return -2;
-		fclose(f);
-	}
-	if (phys / bs == last_block)
-		return last_node;
-	last_block = phys / bs;
-	last_node = -1;
-	for (int n = 0; n < 64; n++) {
-		snprintf(path, sizeof(path), "/sys/devices/system/node/node%d/memory%lu", n,
-			 (unsigned long)(phys / bs));
-		if (access(path, F_OK) == 0) {
-			last_node = n;
-			break;
-		}
-	}
-	return last_node;
-}
 
 /* Adds [lo, hi) of this process to @s, one page-table entry at a time. -1: no WALK. */
 static int walk_range(uintptr_t lo, uintptr_t hi, struct walk_sum *s)
@@ -80,7 +52,7 @@ static int walk_range(uintptr_t lo, uintptr_t hi, struct walk_sum *s)
 		default: s->pud += step; break;
 		}
 		if (w.level != NB_WALK_NONE) {
-			node = walk_node_of_phys(w.pfn * 4096);
+			node = nb_test_node_of_phys(w.pfn * 4096);
 			if (node >= 0 && node < WALK_NODES)
 				s->node[node] += step;
 			else
