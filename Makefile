@@ -19,6 +19,7 @@ deps_test-hosted := test
 deps_test-vm := test
 deps_test-dkms := test
 deps_test-kernels := test
+deps_test-debug := test
 deps_bench := bench
 deps_dkms-install := dkms
 deps_deb := deb
@@ -65,7 +66,7 @@ IN_ROOT := $(if $(wildcard $(KDIR)/Makefile),,$(wildcard $(TROOT)/usr/src/linux-
 
 export KVER KO
 
-.PHONY: all deps module userspace check-symbols test test-hosted test-vm test-dkms demo \
+.PHONY: all deps module userspace check-symbols test test-hosted test-vm demo \
 	dkms-install dkms-uninstall deb test-install install bench fuzz test-kernels test-debug clean help
 
 all: module userspace
