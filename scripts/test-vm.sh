@@ -81,7 +81,7 @@ run_exec() {
 		bin=$(command -v "$b") || { echo "NB-TEST-FAIL $1:$b not installed (scripts/deps.sh)"; failed=$((failed + 1)); return; }
 		args+=(--bin "$bin")
 	done
-	run_vm "$1" --topology "$2" --timeout 420 --log "build/vm/$1-$kver.log" \
+	run_vm "$1" "$kver" --topology "$2" --timeout 420 --log "build/vm/$1-$kver.log" \
 		--append "${3:-}" "${args[@]}"
 }
 if [ -z "${NB_SKIP_EXEC:-}" ]; then
