@@ -259,18 +259,7 @@ int Core::Destroy()
 
 Segment *Core::FindSeg(u64 pfn) const
 {
-	u32 lo = 0, hi = nr_index_;
-	while (lo < hi) {
-		u32 mid = (lo + hi) / 2;
-		Segment *s = index_[mid];
-		if (pfn < s->base())
-			hi = mid;
-		else if (pfn >= s->end())
-			lo = mid + 1;
-		else
-			return s;
-	}
-	return nullptr;
+	return FindSegment(nr_index_, pfn, [this](u32 i) { return index_[i]; });
 }
 
 int Core::PfnNode(u64 pfn) const

@@ -30,17 +30,7 @@ void Node::Destroy() { lock_.Destroy(); }
 
 Segment *Node::FindSeg(u64 pfn) const
 {
-	u32 lo = 0, hi = nr_segs_;
-	while (lo < hi) {
-		u32 mid = (lo + hi) / 2;
-		if (pfn < segs_[mid].base())
-			hi = mid;
-		else if (pfn >= segs_[mid].end())
-			lo = mid + 1;
-		else
-			return &segs_[mid];
-	}
-	return nullptr;
+	return FindSegment(nr_segs_, pfn, [this](u32 i) { return &segs_[i]; });
 }
 
 bool Node::AllocLocked(unsigned order, unsigned flags, FrameState as, u64 *pfn)
@@ -75,15 +65,6 @@ u64 Node::FreeFramesLocked() const
 	for (u32 i = 0; i < nr_segs_; i++)
 		f += segs_[i].free_frames();
 	return f;
-}
-
-void Node::AddCountersLocked(struct nb_node_stats *out) const
-{
-	out->numa_hit += counters_.hit;
-	out->numa_miss += counters_.miss;
-	out->interleave_hit += counters_.interleave_hit;
-	out->local_node += counters_.local_node;
-	out->other_node += counters_.other_node;
 }
 
 void Node::FillStatsLocked(struct nb_node_stats *out) const

@@ -21,6 +21,15 @@ struct NumaCounters {
 	u64 interleave_hit;
 	u64 local_node;
 	u64 other_node;
+
+	void AddTo(struct nb_node_stats *out) const
+	{
+		out->numa_hit += hit;
+		out->numa_miss += miss;
+		out->interleave_hit += interleave_hit;
+		out->local_node += local_node;
+		out->other_node += other_node;
+	}
 };
 
 /* Who asked, for the counters. */
@@ -69,7 +78,7 @@ public:
 
 	u64 FreeFramesLocked() const TA_REQ(lock_);
 	void CountLocked(const AllocIntent &in) TA_REQ(lock_) { CountAlloc(&counters_, id_, in); }
-	void AddCountersLocked(struct nb_node_stats *out) const TA_REQ(lock_);
+	void AddCountersLocked(struct nb_node_stats *out) const TA_REQ(lock_) { counters_.AddTo(out); }
 	void FillStatsLocked(struct nb_node_stats *out) const TA_REQ(lock_);
 	bool CheckLocked() const TA_REQ(lock_);
 

@@ -83,15 +83,6 @@ void PcpCache::DrainAllLocked()
 		DrainLocked(s, count_[s]);
 }
 
-void PcpCache::AddCountersLocked(struct nb_node_stats *out) const
-{
-	out->numa_hit += counters_.hit;
-	out->numa_miss += counters_.miss;
-	out->interleave_hit += counters_.interleave_hit;
-	out->local_node += counters_.local_node;
-	out->other_node += counters_.other_node;
-}
-
 bool PcpCache::CheckLocked()
 {
 	u64 frames = 0;

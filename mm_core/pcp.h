@@ -45,7 +45,7 @@ public:
 	/* Give every block back to the node. */
 	void DrainAllLocked() TA_REQ(lock_);
 	u64 frames() TA_REQ(lock_) { return frames_; }
-	void AddCountersLocked(struct nb_node_stats *out) const TA_REQ(lock_);
+	void AddCountersLocked(struct nb_node_stats *out) const TA_REQ(lock_) { counters_.AddTo(out); }
 	/* Every parked block is a kCached head of the slot's order on this cache's node. */
 	bool CheckLocked() TA_REQ(lock_);
 

@@ -119,6 +119,25 @@ private:
 	u64 free_frames_;
 };
 
+// The segment holding pfn among n segments sorted by base and not overlapping, where at(i)
+// is the i-th (a Segment *), or nullptr: one binary search for the core's index over all
+// nodes and for a node's own segments.
+template <typename At> Segment *FindSegment(u32 n, u64 pfn, At at)
+{
+	u32 lo = 0, hi = n;
+	while (lo < hi) {
+		u32 mid = (lo + hi) / 2;
+		Segment *s = at(mid);
+		if (pfn < s->base())
+			hi = mid;
+		else if (pfn >= s->end())
+			lo = mid + 1;
+		else
+			return s;
+	}
+	return nullptr;
+}
+
 } /* namespace nb */
 
 #endif /* NB_SEGMENT_H */
