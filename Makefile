@@ -96,8 +96,9 @@ endif
 	@$(MAKE) --no-print-directory check-symbols
 
 ## check-symbols the C++ core, linked alone, may only need env functions and mem*
+# Objects of the current sources only: rsync keeps a renamed file's old object.
 check-symbols:
-	@scripts/check-cxx-object.sh --core $(MODDIR)/mm_core
+	@scripts/check-cxx-object.sh --core $(patsubst %.cpp,%.o,$(wildcard $(MODDIR)/mm_core/*.cpp))
 
 ## userspace     libnumabuddy, the numabuddy CLI, and the in-VM test programs
 userspace:
@@ -122,7 +123,7 @@ test-debug: deps
 
 ## demo          boot a 2-node VM, load the module, show per-node pools and allocations
 demo: module userspace
-	scripts/demo.sh
+	scripts/demo-vm.sh
 
 ## dkms-install  register, build and install the module with DKMS for the installed kernels
 dkms-install:
@@ -131,7 +132,7 @@ dkms-install:
 dkms-uninstall:
 	scripts/dkms.sh uninstall
 
-## deb           Debian packages in build/deb/: numabuddy-dkms, libnumabuddy1, libnumabuddy-dev,
+## deb           Debian packages in build/deb/: numabuddy-dkms, libnumabuddy2, libnumabuddy-dev,
 ##               numabuddy-tools (dpkg-buildpackage on a copy of the tree; lintian errors fail)
 DEBDIR := $(BUILD)/deb
 deb:
@@ -156,11 +157,11 @@ test-kernels: userspace
 
 ## bench         benchmarks against the kernel's page allocator in a 4-node VM
 bench: module userspace
-	scripts/bench.sh
+	scripts/bench-vm.sh
 
 ## fuzz          the long fuzz run (core fuzzer and in-VM ioctl fuzzer)
 fuzz: module userspace
-	scripts/fuzz.sh
+	scripts/fuzz-vm.sh
 
 ## ko-path       print where `make module` put numabuddy.ko for KVER
 ko-path:

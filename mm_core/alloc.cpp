@@ -2,52 +2,109 @@
 /*
  * alloc.cpp - the allocation and free paths: policy -> node list -> per-CPU cache or node.
  *
- * Two passes over the policy's nodes, as Linux's fast and slow paths: the first takes what
- * is free; the second drains the per-CPU caches of each node before trying it again (parked
- * blocks may coalesce into the order we need). Only then -ENOMEM.
+ * The fast path (AllocCached) asks the policy for its first node before building any list:
+ * LOCAL, PREFERRED and a one-node BIND name one node, and a hit in this CPU's cache of it is
+ * the whole allocation, with no lock taken. Everything else is the slow path, two passes over
+ * the policy's nodes, as Linux's fast and slow paths: the first takes what is free; the
+ * second drains the per-CPU caches of each node before trying it again (parked blocks may
+ * coalesce into the order we need). Only then -ENOMEM.
  */
 #include "core.h"
 
 namespace nb {
 
-bool Core::AllocFromNode(int n, unsigned order, unsigned flags, unsigned cpu,
-			 const AllocIntent &in, u64 *pfn)
+inline int Core::AllocCached(unsigned slot, const nbc_policy *pol, bool want_zeroed, u64 *pfn)
 {
-	Node *node = nodes_[n];
+	CpuOwner own;
+	int n = numa_.FirstChoice(pol, own.cpu());
+	PcpCache *pc = n >= 0 ? Pcp(own.cpu(), n) : nullptr;
+	if (pc == nullptr || (want_zeroed && PreferNode(n, PcpOrder(slot))))
+		return -1;
+	AllocIntent in = {n, numa_.CpuNode(own.cpu()), false};
+	return pc->AllocOwned(slot, in, pfn) ? n : -1;
+}
+
+bool Core::AllocFromNode(int n, unsigned order, unsigned flags, const AllocIntent &in, u64 *pfn,
+			 bool *zeroed)
+{
+	if (zeroed != nullptr)
+		*zeroed = false; /* whatever an earlier node's attempt left there */
 	int slot = PcpSlot(order);
-	PcpCache *pc = (slot >= 0 && !(flags & (NB_AF_NOCACHE | NB_AF_LOW4G))) ? Pcp(cpu, n)
-									       : nullptr;
-	if (pc != nullptr) {
-		Guard g(pc->lock());
-		return pc->AllocLocked(static_cast<unsigned>(slot), in, pfn);
+	if (slot >= 0 && !(flags & (NBC_AF_NOCACHE | NBC_AF_LOW4G)) &&
+	    !(zeroed != nullptr && PreferNode(n, order))) {
+		CpuOwner own;
+		PcpCache *pc = Pcp(own.cpu(), n);
+		if (pc != nullptr)
+			return pc->AllocOwned(static_cast<unsigned>(slot), in, pfn);
 	}
+	Node *node = nodes_[n];
 	Guard g(node->lock());
-	if (!node->AllocLocked(order, flags, FrameState::kAlloc, pfn))
+	if (!node->AllocLocked(order, flags, FrameState::kAlloc, pfn, zeroed))
 		return false;
 	node->CountLocked(in);
 	return true;
 }
 
-int Core::Alloc(unsigned order, const nb_policy *pol, unsigned flags, nb_ctx ctx, u64 *pfn,
-		int *node_out)
+int Core::Alloc(unsigned order, const nbc_policy *pol, unsigned flags, nb_ctx ctx, u64 *pfn,
+		int *node_out, bool *zeroed)
 {
-	(void)ctx; /* every path below is atomic-safe: spinlocks only, no metadata allocation */
-	if (order > max_order_ || (flags & ~(NB_AF_LOW4G | NB_AF_NOCACHE)) != 0 || pfn == nullptr)
+	if (order > max_order_ || (flags & ~(NBC_AF_LOW4G | NBC_AF_NOCACHE)) != 0 || pfn == nullptr)
 		return -NB_EINVAL;
+	if (zeroed != nullptr)
+		*zeroed = false; /* a per-CPU cache's blocks are dirty */
+	int slot = PcpSlot(order);
+	if (slot >= 0 && flags == 0) {
+		int n = AllocCached(static_cast<unsigned>(slot), pol, zeroed != nullptr, pfn);
+		if (n >= 0) {
+			if (node_out != nullptr)
+				*node_out = n;
+			return 0;
+		}
+	}
+	return AllocSlow(order, pol, flags, ctx, pfn, node_out, zeroed);
+}
+
+bool Core::WaitPrezero(const NodeList &nl)
+{
+	bool held = false;
+	for (unsigned i = 0; i < nl.count; i++) {
+		/* The zeroer holds a block for one memset of at most 2 MiB. */
+		while (nodes_[nl.node[i]]->prezero_in_flight() != 0) {
+			held = true;
+			nb_env_resched();
+		}
+	}
+	return held;
+}
+
+/* Out of line: the fast path above stays small. */
+__attribute__((noinline)) int Core::AllocSlow(unsigned order, const nbc_policy *pol,
+					       unsigned flags, nb_ctx ctx, u64 *pfn, int *node_out,
+					       bool *zeroed)
+{
 	unsigned cpu = nb_env_cpu_current();
 	NodeList nl;
 	int rc = numa_.Resolve(pol, cpu, &nl);
 	if (rc != 0)
 		return rc;
 	AllocIntent in = {nl.intended, numa_.CpuNode(cpu), nl.interleave};
-	for (int pass = 0; pass < 2; pass++) {
+	/* Pass 2 only when pass 1 failed while the zeroer held blocks we waited for: a block
+	 * being zeroed is free memory that must not make an allocation fail. */
+	for (int pass = 0; pass < 2 || (pass == 2 && ctx == NB_CTX_SLEEP && WaitPrezero(nl));
+	     pass++) {
 		for (unsigned i = 0; i < nl.count; i++) {
 			int n = nl.node[i];
 			/* No shared "frames parked" counter to skip this: it would cost an atomic
-			 * on every cached alloc and free, and this is the slow path. */
-			if (pass == 1)
-				DrainNode(n);
-			if (AllocFromNode(n, order, flags, cpu, in, pfn)) {
+			 * on every cached alloc and free, and this is the slow path. Other CPUs'
+			 * caches only where we may sleep (as Linux drains them only in direct
+			 * reclaim); an atomic caller gets its own CPU's. */
+			if (pass >= 1) {
+				if (ctx == NB_CTX_SLEEP)
+					DrainNode(n);
+				else
+					DrainLocal(1ull << n);
+			}
+			if (AllocFromNode(n, order, flags, in, pfn, zeroed)) {
 				if (n != in.intended && in.intended >= 0)
 					AtomicAdd(&foreign_[in.intended], u64{1});
 				if (node_out != nullptr)
@@ -68,36 +125,42 @@ int Core::Free(u64 pfn, unsigned order)
 	Segment *seg = FindSeg(pfn);
 	if (seg == nullptr)
 		return -NB_EINVAL;
-	Node *node = nodes_[seg->node()];
 	int slot = PcpSlot(order);
-	PcpCache *pc = slot >= 0 ? Pcp(nb_env_cpu_current(), seg->node()) : nullptr;
-	if (pc != nullptr) {
-		Guard g(pc->lock());
-		if (!seg->ClaimCached(pfn, order))
-			return -NB_EINVAL;
-		pc->PushLocked(static_cast<unsigned>(slot), pfn);
-		return 0;
+	if (slot >= 0) {
+		CpuOwner own;
+		PcpCache *pc = Pcp(own.cpu(), seg->node());
+		if (pc != nullptr) {
+			/* The claim (one CAS) is what refuses a double free, racing or not. */
+			if (!seg->ClaimCached(pfn, order))
+				return -NB_EINVAL;
+			pc->PushOwned(static_cast<unsigned>(slot), pfn);
+			return 0;
+		}
 	}
+	Node *node = nodes_[seg->node()];
 	Guard g(node->lock());
 	return node->FreeLocked(seg, pfn, order, FrameState::kAlloc);
 }
 
-int Core::AllocContig(u64 nr, const nb_policy *pol, unsigned flags, nb_ctx ctx, u64 *pfn,
-		      int *node_out)
+int Core::AllocContig(u64 nr, const nbc_policy *pol, unsigned flags, nb_ctx ctx, u64 *pfn,
+		      int *node_out, bool *zeroed)
 {
 	if (nr == 0 || nr > (1ull << max_order_) || pfn == nullptr)
 		return -NB_EINVAL;
 	unsigned order = Log2Ceil(nr);
 	u64 p;
 	int n;
-	int rc = Alloc(order, pol, flags | NB_AF_NOCACHE, ctx, &p, &n);
+	bool z = false;
+	int rc = Alloc(order, pol, flags | NBC_AF_NOCACHE, ctx, &p, &n, zeroed != nullptr ? &z : nullptr);
 	if (rc != 0)
 		return rc;
 	if (nr != (1ull << order)) {
 		Segment *seg = FindSeg(p);
 		Guard g(nodes_[n]->lock());
-		seg->TrimAlloc(p, order, nr);
+		seg->TrimAlloc(p, order, nr, z);
 	}
+	if (zeroed != nullptr)
+		*zeroed = z;
 	*pfn = p;
 	if (node_out != nullptr)
 		*node_out = n;
@@ -105,7 +168,7 @@ int Core::AllocContig(u64 nr, const nb_policy *pol, unsigned flags, nb_ctx ctx, 
 }
 
 /* The pieces of [pfn, pfn+nr): at each step the largest aligned block that fits. For a range
- * from nb_alloc_contig these are exactly the pieces TrimAlloc kept. */
+ * from nbc_alloc_contig these are exactly the pieces TrimAlloc kept. */
 static unsigned PieceOrder(u64 p, u64 end, unsigned max_order)
 {
 	unsigned k = p == 0 ? max_order : Min(max_order, Ctz64(p));
@@ -139,22 +202,68 @@ int Core::FreeRange(u64 pfn, u64 nr)
 	return rc;
 }
 
+void Core::DrainCpuOwned(unsigned cpu, u64 nodes)
+{
+	for (u64 m = nodes; m != 0; m &= m - 1) {
+		PcpCache *pc = Pcp(cpu, static_cast<int>(Ctz64(m)));
+		if (pc != nullptr)
+			pc->DrainAllOwned();
+	}
+}
+
+void Core::DrainLocal(u64 nodes)
+{
+	CpuOwner own;
+	DrainCpuOwned(own.cpu(), nodes);
+}
+
+void Core::DrainCpus(u64 nodes)
+{
+	struct Job {
+		Core *core;
+		unsigned cpu;
+		u64 nodes;
+	};
+	for (unsigned cpu = 0; cpu < cpu_ids_; cpu++) {
+		/* An empty cache needs no visit (a relaxed count: a block parked before our call
+		 * is seen, one parked after it may stay, as with any drain). */
+		bool parked = false;
+		for (u64 m = nodes; m != 0 && !parked; m &= m - 1) {
+			PcpCache *pc = Pcp(cpu, static_cast<int>(Ctz64(m)));
+			parked = pc != nullptr && pc->frames() != 0;
+		}
+		if (!parked)
+			continue;
+		Job job = {this, cpu, nodes};
+		nb_env_cpu_run_on(cpu, [](void *arg) {
+			OwnedByRunOn();
+			Job *j = static_cast<Job *>(arg);
+			j->core->DrainCpuOwned(j->cpu, j->nodes);
+		}, &job);
+	}
+}
+
 void Core::DrainNode(int n)
 {
-	for (unsigned cpu = 0; cpu < cpu_ids_; cpu++) {
-		PcpCache *pc = Pcp(cpu, n);
-		if (pc == nullptr)
-			continue;
-		Guard g(pc->lock());
-		pc->DrainAllLocked();
-	}
+	DrainCpus(1ull << n);
 }
 
 void Core::DrainAll()
 {
-	for (unsigned n = 0; n < node_ids_; n++)
-		if (nodes_[n] != nullptr)
-			DrainNode(static_cast<int>(n));
+	DrainCpus(numa_.mem_mask());
+}
+
+/*
+ * A freed block parks in the freeing CPU's cache, where it cannot merge with its buddies. A
+ * free that returned at least a 2 MiB block's worth of frames in at least as many blocks as
+ * this CPU has caches drains this CPU's caches: the blocks it parked are there (a free that
+ * moved CPU halfway leaves the rest for a later drain), and the drain costs at most about
+ * one more node-lock round per block. Atomic-safe: no other CPU is visited.
+ */
+void Core::DrainAfterFree(u64 frames, u64 blocks)
+{
+	if (frames >= (1ull << kPcpHugeOrder) && blocks >= PopCount64(numa_.mem_mask()))
+		DrainLocal(numa_.mem_mask());
 }
 
 } /* namespace nb */

@@ -63,6 +63,10 @@ template <typename T> inline T AtomicLoad(const T *p) { return __atomic_load_n(p
 template <typename T> inline void AtomicStore(T *p, T v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
 template <typename T> inline T AtomicAdd(T *p, T v) { return __atomic_add_fetch(p, v, __ATOMIC_RELAXED); }
 template <typename T> inline T AtomicSub(T *p, T v) { return __atomic_sub_fetch(p, v, __ATOMIC_RELAXED); }
+/* Publishing a pointer to memory built before it (a segment table): the reader that sees the
+ * pointer sees what it points to. */
+template <typename T> inline T AtomicLoadAcquire(const T *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+template <typename T> inline void AtomicStoreRelease(T *p, T v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
 template <typename T> inline bool AtomicCas(T *p, T expect, T desired) {
 	return __atomic_compare_exchange_n(p, &expect, desired, false, __ATOMIC_ACQ_REL,
 					   __ATOMIC_RELAXED);

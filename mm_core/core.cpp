@@ -7,49 +7,20 @@
 
 namespace nb {
 
-template <typename T> T *Core::Meta(usize count, int node)
-{
-	T *p = MetaAlloc<T>(count, node, NB_CTX_SLEEP);
-	if (p != nullptr)
-		meta_bytes_ += sizeof(T) * count;
-	return p;
-}
-
-template <typename T> void Core::Unmeta(T *p, usize count)
-{
-	if (p == nullptr)
-		return;
-	MetaFree(p, count);
-	meta_bytes_ -= sizeof(T) * count;
-}
-
-/*
- * Where a region is cut into segments: every multiple of 2^28 frames (so indices fit the
- * descriptor's 28-bit links) and the 4 GiB line (so a segment is all low or all high).
- * Region [0x0ff000, 0x101000) -> [0x0ff000, 0x100000) low + [0x100000, 0x101000) high.
- */
-static u64 SegmentEnd(u64 p, u64 end)
-{
-	u64 next = ((p >> kIndexBits) + 1) << kIndexBits;
-	if (p < NB_LOW_LIMIT_PFN && next > NB_LOW_LIMIT_PFN)
-		next = NB_LOW_LIMIT_PFN;
-	return Min(next, end);
-}
-
-static int ValidateBootinfo(const nb_bootinfo *bi, unsigned node_ids)
+static int ValidateBootinfo(const nbc_bootinfo *bi, unsigned node_ids)
 {
 	if (bi == nullptr || (bi->nr_regions > 0 && bi->regions == nullptr) ||
-	    bi->max_order > NB_ORDER_LIMIT || bi->pcp_batch > kPcpMaxBatch)
+	    bi->max_order > NBC_ORDER_LIMIT || bi->pcp_batch > kPcpMaxBatch)
 		return -NB_EINVAL;
 	for (u32 i = 0; i < bi->nr_regions; i++) {
-		const nb_region &r = bi->regions[i];
+		const nbc_region &r = bi->regions[i];
 		/* 2^52 frames = 2^64 bytes: beyond that start+size overflows a physical address. */
 		if (r.nr_frames == 0 || r.start_pfn >= (1ull << 52) ||
 		    r.nr_frames > (1ull << 52) - r.start_pfn || r.node < 0 ||
 		    static_cast<unsigned>(r.node) >= node_ids)
 			return -NB_EINVAL;
 		for (u32 j = 0; j < i; j++) {
-			const nb_region &o = bi->regions[j];
+			const nbc_region &o = bi->regions[j];
 			if (r.start_pfn < o.start_pfn + o.nr_frames &&
 			    o.start_pfn < r.start_pfn + r.nr_frames)
 				return -NB_EINVAL;
@@ -58,10 +29,10 @@ static int ValidateBootinfo(const nb_bootinfo *bi, unsigned node_ids)
 	return 0;
 }
 
-int Core::Create(const nb_bootinfo *bi, Core **out)
+int Core::Create(const nbc_bootinfo *bi, Core **out)
 {
 	unsigned node_ids = nb_env_node_ids();
-	if (node_ids == 0 || node_ids > NB_MAX_NODES)
+	if (node_ids == 0 || node_ids > NBC_MAX_NODES)
 		return -NB_EINVAL;
 	int rc = ValidateBootinfo(bi, node_ids);
 	if (rc != 0)
@@ -76,7 +47,7 @@ int Core::Create(const nb_bootinfo *bi, Core **out)
 	if (c == nullptr)
 		return -NB_ENOMEM;
 	c->meta_bytes_ = sizeof(Core);
-	c->max_order_ = bi->max_order != 0 ? bi->max_order : NB_DEFAULT_MAX_ORDER;
+	c->max_order_ = bi->max_order != 0 ? bi->max_order : NBC_DEFAULT_MAX_ORDER;
 	c->node_ids_ = node_ids;
 	c->cpu_ids_ = nb_env_cpu_ids();
 	/* numa_init */
@@ -106,7 +77,7 @@ int Core::Create(const nb_bootinfo *bi, Core **out)
 	return 0;
 }
 
-int Core::InitNodes(const nb_bootinfo *bi)
+int Core::InitNodes(const nbc_bootinfo *bi)
 {
 	u32 total = 0;
 	for (unsigned n = 0; n < node_ids_; n++) {
@@ -119,8 +90,8 @@ int Core::InitNodes(const nb_bootinfo *bi)
 		/* Long work in SLEEP context: give the CPU away between nodes, lock-free here. */
 		nb_env_resched();
 	}
-	index_ = Meta<Segment *>(total, -1);
-	if (index_ == nullptr)
+	SegTable *ix = NewTable(total);
+	if (ix == nullptr)
 		return -NB_ENOMEM;
 	/* Merge the per-node sorted arrays: insertion into a sorted array, once at init. */
 	for (unsigned n = 0; n < node_ids_; n++) {
@@ -128,65 +99,55 @@ int Core::InitNodes(const nb_bootinfo *bi)
 			continue;
 		for (u32 i = 0; i < nodes_[n]->nr_segs(); i++) {
 			Segment *s = nodes_[n]->seg(i);
-			u32 pos = nr_index_++;
-			while (pos > 0 && index_[pos - 1]->base() > s->base()) {
-				index_[pos] = index_[pos - 1];
+			u32 pos = ix->n++;
+			while (pos > 0 && ix->seg[pos - 1]->base() > s->base()) {
+				ix->seg[pos] = ix->seg[pos - 1];
 				pos--;
 			}
-			index_[pos] = s;
+			ix->seg[pos] = s;
 		}
 	}
+	MapTable(ix);
+	AtomicStoreRelease(&index_, ix);
 	return 0;
 }
 
-int Core::InitNode(int n, const nb_bootinfo *bi)
+int Core::InitNode(int n, const nbc_bootinfo *bi)
 {
 	/* Regions of this node in address order (selection sort: regions are few). */
 	u32 nr = 0, segs = 0;
 	for (u32 i = 0; i < bi->nr_regions; i++) {
-		const nb_region &r = bi->regions[i];
-		if (r.node != n)
+		if (bi->regions[i].node != n)
 			continue;
 		nr++;
-		for (u64 p = r.start_pfn, e = p + r.nr_frames; p < e; p = SegmentEnd(p, e))
-			segs++;
+		segs += CountSegments(bi->regions[i]);
 	}
-	Segment *arr = Meta<Segment>(segs, n);
+	SegTable *t = NewTable(segs);
 	Node *node = Meta<Node>(1, n);
-	if (arr == nullptr || node == nullptr) {
-		Unmeta(arr, segs);
+	if (t == nullptr || node == nullptr) {
+		FreeTable(t, false);
 		Unmeta(node, 1);
 		return -NB_ENOMEM;
 	}
-	u32 s = 0;
+	int rc = 0;
 	u64 last = 0;
-	for (u32 k = 0; k < nr; k++) {
-		const nb_region *next = nullptr;
+	for (u32 k = 0; k < nr && rc == 0; k++) {
+		const nbc_region *next = nullptr;
 		for (u32 i = 0; i < bi->nr_regions; i++) {
-			const nb_region &r = bi->regions[i];
+			const nbc_region &r = bi->regions[i];
 			if (r.node == n && (k == 0 || r.start_pfn > last) &&
 			    (next == nullptr || r.start_pfn < next->start_pfn))
 				next = &r;
 		}
 		last = next->start_pfn;
-		for (u64 p = next->start_pfn, e = p + next->nr_frames; p < e;) {
-			u64 pe = SegmentEnd(p, e);
-			FrameDesc *desc = Meta<FrameDesc>(pe - p, n);
-			if (desc == nullptr) {
-				/* Segments so far are initialized; Teardown frees them via the node. */
-				node->Init(n, arr, s, segs, max_order_);
-				nodes_[n] = node;
-				return -NB_ENOMEM;
-			}
-			arr[s].Init(p, pe - p, n, desc, max_order_);
-			arr[s].AddAllFree();
-			s++;
-			p = pe;
-		}
+		u32 made = 0;
+		rc = MakeSegments(*next, t->seg + t->n, &made);
+		t->n += made;
 	}
-	node->Init(n, arr, s, segs, max_order_);
+	/* On failure the segments made so far are in the node's table: Teardown frees them. */
+	node->Init(n, t, max_order_);
 	nodes_[n] = node;
-	return 0;
+	return rc;
 }
 
 int Core::InitPcp(unsigned batch)
@@ -204,7 +165,7 @@ int Core::InitPcp(unsigned batch)
 			PcpCache *pc = Meta<PcpCache>(1, home);
 			if (pc == nullptr)
 				return -NB_ENOMEM;
-			pc->Init(nodes_[n], batch);
+			pc->Init(nodes_[n], &index_, batch);
 			pcp_[cpu * node_ids_ + n] = pc;
 		}
 	}
@@ -213,27 +174,27 @@ int Core::InitPcp(unsigned batch)
 
 void Core::Teardown()
 {
-	for (unsigned n = 0; n < NB_MAX_NODES; n++)
+	for (unsigned n = 0; n < NBC_MAX_NODES; n++)
 		Unmeta(heaps_[n], 1);
 	if (pcp_ != nullptr) {
 		for (usize i = 0; i < static_cast<usize>(cpu_ids_) * node_ids_; i++) {
-			if (pcp_[i] != nullptr) {
-				pcp_[i]->Destroy();
-				Unmeta(pcp_[i], 1);
-			}
+			Unmeta(pcp_[i], 1);
 		}
 		Unmeta(pcp_, static_cast<usize>(cpu_ids_) * node_ids_);
 	}
-	Unmeta(index_, nr_index_);
-	for (unsigned n = 0; n < NB_MAX_NODES; n++) {
+	FreeTable(index_, false);
+	for (unsigned n = 0; n < NBC_MAX_NODES; n++) {
 		Node *node = nodes_[n];
 		if (node == nullptr)
 			continue;
-		for (u32 i = 0; i < node->nr_segs(); i++)
-			Unmeta(node->seg(i)->desc(), node->seg(i)->frames());
-		Unmeta(node->seg(0), node->seg_cap());
+		FreeTable(node->table(), true);
 		node->Destroy();
 		Unmeta(node, 1);
+	}
+	while (retired_ != nullptr) {
+		SegTable *t = retired_;
+		retired_ = t->retired;
+		FreeTable(t, t->owns_segs);
 	}
 	numa_.Destroy();
 	MetaFree(this, 1);
@@ -257,9 +218,15 @@ int Core::Destroy()
 	return 0;
 }
 
-Segment *Core::FindSeg(u64 pfn) const
+void Core::MapTable(SegTable *t)
 {
-	return FindSegment(nr_index_, pfn, [this](u32 i) { return index_[i]; });
+	if (t->n == 0)
+		return;
+	unsigned shift;
+	u64 count = t->GranuleCount(&shift);
+	u32 *map = Meta<u32>(count, -1);
+	if (map != nullptr)
+		t->SetGranules(map, count, shift);
 }
 
 int Core::PfnNode(u64 pfn) const
@@ -268,7 +235,14 @@ int Core::PfnNode(u64 pfn) const
 	return s == nullptr ? -1 : s->node();
 }
 
-int Core::Stats(int node, struct nb_node_stats *out)
+u64 Core::PoolFrames(int node) const
+{
+	if (node < 0 || static_cast<unsigned>(node) >= node_ids_ || nodes_[node] == nullptr)
+		return 0;
+	return nodes_[node]->total_frames();
+}
+
+int Core::Stats(int node, struct nbc_node_stats *out)
 {
 	if (out == nullptr || node < 0 || static_cast<unsigned>(node) >= node_ids_)
 		return -NB_EINVAL;
@@ -288,34 +262,76 @@ int Core::Stats(int node, struct nb_node_stats *out)
 		PcpCache *pc = Pcp(cpu, node);
 		if (pc == nullptr)
 			continue;
-		Guard g(pc->lock());
 		out->pcp_frames += pc->frames();
-		pc->AddCountersLocked(out);
+		pc->AddCounters(out);
 	}
 	return 0;
+}
+
+i64 Core::Prezero(int node, u64 max_frames, nb_ctx ctx)
+{
+	if (node < 0 || static_cast<unsigned>(node) >= node_ids_ || nodes_[node] == nullptr ||
+	    max_frames == 0)
+		return -NB_EINVAL;
+	Node *nd = nodes_[node];
+	/* 2 MiB at most: an allocation that needs the block waits at most one such memset. */
+	unsigned cap = Min(kPrezeroMaxOrder, Log2Floor(max_frames));
+	u64 pfn;
+	int order;
+	{
+		Guard g(nd->lock());
+		order = nd->TakeDirtyLocked(cap, &pfn);
+	}
+	if (order < 0)
+		return 0;
+	u64 nr = 1ull << order;
+	for (u64 done = 0; done < nr;) {
+		u64 n = Min(nr - done, kPrezeroChunkFrames);
+		MemZero(nb_env_frame_addr(pfn + done), n * NBC_FRAME_SIZE);
+		done += n;
+		if (ctx == NB_CTX_SLEEP && done < nr)
+			nb_env_resched();
+	}
+	Guard g(nd->lock());
+	nd->PrezeroDoneLocked(pfn, static_cast<unsigned>(order));
+	return static_cast<i64>(nr);
 }
 
 int Core::Check()
 {
 	/* One lock at a time: this runs on a live pool (debugfs), and blocks move between a
 	 * cache and its node meanwhile, so only per-structure invariants are exact here. The
-	 * tests check global accounting (free + parked + allocated == total) when quiescent. */
+	 * tests check global accounting (free + parked + allocated == total) when quiescent.
+	 * A CPU's caches are checked on that CPU, as their owner: this may sleep. */
+	struct Job {
+		Core *core;
+		unsigned cpu;
+		bool ok;
+	};
+	for (unsigned cpu = 0; cpu < cpu_ids_; cpu++) {
+		if (numa_.CpuNode(cpu) < 0)
+			continue; /* no caches */
+		Job job = {this, cpu, true};
+		nb_env_cpu_run_on(cpu, [](void *arg) {
+			OwnedByRunOn();
+			Job *j = static_cast<Job *>(arg);
+			for (unsigned n = 0; n < j->core->node_ids_ && j->ok; n++) {
+				PcpCache *pc = j->core->Pcp(j->cpu, static_cast<int>(n));
+				j->ok = pc == nullptr || pc->CheckOwned();
+			}
+		}, &job);
+		if (!job.ok)
+			return -NB_EIO;
+	}
 	for (unsigned n = 0; n < node_ids_; n++) {
 		Node *nd = nodes_[n];
 		if (nd == nullptr)
 			continue;
-		for (unsigned cpu = 0; cpu < cpu_ids_; cpu++) {
-			PcpCache *pc = Pcp(cpu, static_cast<int>(n));
-			if (pc == nullptr)
-				continue;
-			Guard g(pc->lock());
-			if (!pc->CheckLocked())
-				return -NB_EIO;
-		}
 		Guard g(nd->lock());
 		if (!nd->CheckLocked())
 			return -NB_EIO;
-		if (nd->FreeFramesLocked() > nd->total_frames()) {
+		if (nd->FreeFramesLocked() > nd->total_frames() ||
+		    nd->ZeroedFrames() > nd->FreeFramesLocked()) {
 			nb_env_log(NB_LOG_ERR, "nb: node %u: more free frames than frames\n", n);
 			return -NB_EIO;
 		}
@@ -327,7 +343,7 @@ void Core::DebugPrint(void (*emit)(void *arg, const char *line), void *arg)
 {
 	char line[320];
 	for (unsigned n = 0; n < node_ids_; n++) {
-		struct nb_node_stats st;
+		struct nbc_node_stats st;
 		if (nodes_[n] == nullptr || Stats(static_cast<int>(n), &st) != 0)
 			continue;
 		/* buddyinfo: free block counts per order, orders 0..max_order left to right. */
@@ -342,7 +358,7 @@ void Core::DebugPrint(void (*emit)(void *arg, const char *line), void *arg)
 		nb_env_snprintf(line, sizeof(line),
 				"Node %u: total %llu free %llu pcp %llu low %llu/%llu largest %d "
 				"hit %llu miss %llu foreign %llu il_hit %llu local %llu other %llu "
-				"mig_in %llu mig_out %llu fail %llu",
+				"mig_in %llu mig_out %llu fail %llu zeroed %llu",
 				n, (unsigned long long)st.total_frames,
 				(unsigned long long)st.free_frames, (unsigned long long)st.pcp_frames,
 				(unsigned long long)st.low_free_frames,
@@ -352,7 +368,8 @@ void Core::DebugPrint(void (*emit)(void *arg, const char *line), void *arg)
 				(unsigned long long)st.interleave_hit,
 				(unsigned long long)st.local_node, (unsigned long long)st.other_node,
 				(unsigned long long)st.migrate_in, (unsigned long long)st.migrate_out,
-				(unsigned long long)st.alloc_fail);
+				(unsigned long long)st.alloc_fail,
+				(unsigned long long)st.zeroed_frames);
 		if (emit != nullptr)
 			emit(arg, line);
 		else

@@ -73,17 +73,36 @@ unsigned nb_env_node_ids(void);
 int nb_env_node_distance(int from, int to); /* SLIT units: 10 = local */
 
 /*
+ * Per-CPU ownership, what Linux's local_lock gives: the per-CPU caches are used by their CPU
+ * only, so the fast path needs no lock of its own, only to stay on its CPU and keep other
+ * tasks on that CPU out.
+ *
+ * nb_env_cpu_own() pins the caller to its CPU and returns the CPU id; until
+ * nb_env_cpu_disown(cpu) no other caller owns that CPU. Atomic-safe; never nested, never from
+ * interrupt context (mm_core is not called there). While owning, only atomic-safe calls. In
+ * the lock order (below) ownership sits where NB_LOCK_PCP does: inside SPACE and HEAP,
+ * outside NODE.
+ *
+ * nb_env_cpu_run_on(cpu, fn, arg) runs fn(arg) as the owner of `cpu` from any CPU, and
+ * returns when it is done: how one CPU drains another's caches. May sleep (the kernel runs
+ * fn on that CPU from a worker); NB_CTX_SLEEP only, with no lock held and nothing owned.
+ */
+unsigned nb_env_cpu_own(void);
+void nb_env_cpu_disown(unsigned cpu);
+void nb_env_cpu_run_on(unsigned cpu, void (*fn)(void *arg), void *arg);
+
+/*
  * Locks: non-sleeping mutual exclusion (a spinlock in the kernel). Atomic-safe.
  *
  * Each lock belongs to a class, one per kind of lock (lockdep's lock class): locks of one
  * class are never nested, and classes nest in one order only, outermost first:
- * SPACE, then HEAP or PCP, then NODE (a per-CPU cache refills from its node under its own
- * lock). The kernel gives each class its own lockdep key; the simulation checks both rules.
+ * SPACE, then HEAP or PCP, then NODE (a per-CPU cache refills from its node while its CPU is
+ * owned). The kernel gives each class its own lockdep key; the simulation checks both rules.
  */
 enum nb_lock_class {
 	NB_LOCK_SPACE = 0, /* nb::Space: one open file's ranges and table */
 	NB_LOCK_HEAP = 1,  /* nb::KHeap: one node's small-object heap */
-	NB_LOCK_PCP = 2,   /* nb::PcpCache: one CPU's cache of one node */
+	NB_LOCK_PCP = 2,   /* not a lock: where owning a CPU (nb_env_cpu_own) sits in the order */
 	NB_LOCK_NODE = 3,  /* nb::Node: one node's free lists */
 	NB_LOCK_CLASSES = 4,
 };
@@ -115,6 +134,14 @@ void nb_env_meta_free(void *p, nb_size_t bytes);
  * the same region (the kernel's direct map; the simulation's backing). Atomic-safe.
  */
 void *nb_env_frame_addr(nb_u64 pfn);
+
+/*
+ * Copies nr whole frames from src to dst (both from nb_env_frame_addr, same region): the
+ * platform's page-copy primitive (copy_page in the kernel, which picks the CPU's fastest
+ * page copy; memcpy in the simulation). Atomic-safe; the caller bounds nr between
+ * reschedule points.
+ */
+void nb_env_copy_frames(void *dst, const void *src, nb_u64 nr);
 
 /* Called between chunks of long work in NB_CTX_SLEEP only (cond_resched in the kernel). */
 void nb_env_resched(void);

@@ -10,7 +10,7 @@
 
 namespace nb {
 
-constexpr uptr kPageMask = NB_FRAME_SIZE - 1;
+constexpr uptr kPageMask = NBC_FRAME_SIZE - 1;
 
 /* A freed object's second word (every class is at least 16 bytes): its address mixed with a
  * constant, so a second free of it is noticed without walking the free list. A live object
@@ -64,8 +64,8 @@ void *KHeap::AllocSmall(usize size, nb_ctx ctx)
 	}
 	if (obj == nullptr) {
 		/* New slab with the heap lock dropped: the buddy path takes its own locks. */
-		nb_policy pref = {};
-		pref.mode = NB_POLICY_PREFERRED;
+		nbc_policy pref = {};
+		pref.mode = NBC_POLICY_PREFERRED;
 		pref.node = node_;
 		u64 pfn;
 		if (core_->Alloc(0, &pref, 0, ctx, &pfn, nullptr) != 0)
@@ -75,7 +75,7 @@ void *KHeap::AllocSmall(usize size, nb_ctx ctx)
 		MemZero(h, kSlabHeaderSize);
 		h->magic = kSlabMagic;
 		h->cls = static_cast<u16>(cls);
-		h->capacity = static_cast<u16>((NB_FRAME_SIZE - kSlabHeaderSize) / csize);
+		h->capacity = static_cast<u16>((NBC_FRAME_SIZE - kSlabHeaderSize) / csize);
 		h->pfn = pfn;
 		h->owner = this;
 		Guard g(&lock_);
@@ -176,11 +176,11 @@ void *Core::KAlloc(usize size, int node, nb_ctx ctx)
 	}
 	if (size <= kHeapMaxSmall)
 		return heaps_[node]->AllocSmall(size, ctx);
-	if (size > (NB_FRAME_SIZE << max_order_) - kSlabHeaderSize)
+	if (size > (NBC_FRAME_SIZE << max_order_) - kSlabHeaderSize)
 		return nullptr;
-	unsigned order = Log2Ceil((size + kSlabHeaderSize + NB_FRAME_SIZE - 1) >> NB_FRAME_SHIFT);
-	nb_policy pref = {};
-	pref.mode = NB_POLICY_PREFERRED;
+	unsigned order = Log2Ceil((size + kSlabHeaderSize + NBC_FRAME_SIZE - 1) >> NBC_FRAME_SHIFT);
+	nbc_policy pref = {};
+	pref.mode = NBC_POLICY_PREFERRED;
 	pref.node = node;
 	u64 pfn;
 	if (Alloc(order, &pref, 0, ctx, &pfn, nullptr) != 0)

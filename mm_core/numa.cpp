@@ -9,7 +9,7 @@ namespace nb {
 int Numa::Init(u64 mem_mask)
 {
 	unsigned ids = nb_env_node_ids();
-	if (ids == 0 || ids > NB_MAX_NODES)
+	if (ids == 0 || ids > NBC_MAX_NODES)
 		return -NB_EINVAL;
 	if (ids < 64 && (mem_mask >> ids) != 0)
 		return -NB_EINVAL;
@@ -40,7 +40,7 @@ void Numa::BuildFallback(int node)
 {
 	/* Insertion sort by (not-self, distance, id): at most 64 entries, once per node. */
 	unsigned n = 0;
-	int key[NB_MAX_NODES];
+	int key[NBC_MAX_NODES];
 	for (unsigned m = 0; m < node_ids_; m++) {
 		if (!((mem_mask_ >> m) & 1))
 			continue;
@@ -74,32 +74,47 @@ const u8 *Numa::Fallback(int node, unsigned *count) const
 	return fallback_[node];
 }
 
-int Numa::Resolve(const nb_policy *pol, unsigned cpu, NodeList *out) const
+/* The one place that says what an empty mask means (nbc_core.h). The shim passes the uapi's
+ * request through unchanged, so this is the rule user space sees (uapi/numabuddy.h). */
+int Numa::Normalize(const nbc_policy *in, unsigned cpu, nbc_policy *out) const
+{
+	*out = in != nullptr ? *in : nbc_policy{NBC_POLICY_LOCAL, -1, 0, 0, 0};
+	if (out->mode > NBC_POLICY_INTERLEAVE || out->node >= NBC_MAX_NODES)
+		return -NB_EINVAL;
+	int bind = out->node >= 0 ? out->node : LocalNode(cpu);
+	if (out->nodemask == 0 && out->mode == NBC_POLICY_BIND && bind >= 0)
+		out->nodemask = 1ull << bind;
+	else if (out->nodemask == 0 && out->mode == NBC_POLICY_INTERLEAVE)
+		out->nodemask = mem_mask_;
+	return 0;
+}
+
+int Numa::Resolve(const nbc_policy *pol, unsigned cpu, NodeList *out) const
 {
 	int local = LocalNode(cpu);
-	u32 mode = pol == nullptr ? static_cast<u32>(NB_POLICY_LOCAL) : pol->mode;
+	u32 mode = pol == nullptr ? static_cast<u32>(NBC_POLICY_LOCAL) : pol->mode;
 	int start = local;
 	u64 filter = ~0ull;
 	out->interleave = false;
 	switch (mode) {
-	case NB_POLICY_LOCAL:
+	case NBC_POLICY_LOCAL:
 		break;
-	case NB_POLICY_PREFERRED:
+	case NBC_POLICY_PREFERRED:
 		if (pol->node >= 0) {
 			if (static_cast<unsigned>(pol->node) >= node_ids_)
 				return -NB_EINVAL;
 			start = pol->node;
 		}
 		break;
-	case NB_POLICY_BIND:
-	case NB_POLICY_INTERLEAVE: {
+	case NBC_POLICY_BIND:
+	case NBC_POLICY_INTERLEAVE: {
 		u64 valid = node_ids_ >= 64 ? ~0ull : (1ull << node_ids_) - 1;
 		if ((pol->nodemask & valid) == 0 || (pol->nodemask & ~valid) != 0)
 			return -NB_EINVAL;
 		filter = pol->nodemask & mem_mask_;
 		if (filter == 0)
 			return -NB_ENOMEM;
-		if (mode == NB_POLICY_INTERLEAVE) {
+		if (mode == NBC_POLICY_INTERLEAVE) {
 			/* The cursor lives in the caller's policy and is advanced atomically: two
 			 * CPUs sharing one policy still take turns. The API documents the core as
 			 * its writer, hence the const_cast. */
@@ -127,7 +142,7 @@ int Numa::Resolve(const nb_policy *pol, unsigned cpu, NodeList *out) const
 			out->node[out->count++] = fb[i];
 	if (out->count == 0)
 		return -NB_ENOMEM;
-	out->intended = mode == NB_POLICY_BIND ? out->node[0] : start;
+	out->intended = mode == NBC_POLICY_BIND ? out->node[0] : start;
 	return 0;
 }
 

@@ -411,6 +411,74 @@ int PageTable::Lookup(nb_u64 virt, Leaf *out) const
 	return -NB_ENOENT;
 }
 
+int PageTable::Probe(nb_u64 virt, Leaf *out, unsigned *empty_level) const
+{
+	*empty_level = kLevels;
+	if (root_pfn_ == kNoPfn || virt >= kVirtLimit)
+		return -NB_ENOENT;
+	const nb_u64 *t = static_cast<const nb_u64 *>(nb_env_frame_addr(root_pfn_));
+	for (unsigned l = kLevels; l >= 1; l--) {
+		nb_u64 e = t[Index(virt, l)];
+		if (!IsPresent(e)) {
+			*empty_level = l;
+			return -NB_ENOENT;
+		}
+		if (IsLeaf(e, l)) {
+			*empty_level = 0;
+			if (out)
+				*out = LeafOf(e, l, virt & ~(Bytes(l) - 1));
+			return 0;
+		}
+		t = TableOf(e);
+	}
+	return -NB_ENOENT; // not reached: level 1 entries are leaves
+}
+
+// Tables are created on the way down only below an empty entry, so everything under the
+// first one created is empty and the target slot cannot be taken; a failed allocation
+// frees the ones this call created, deepest first.
+int PageTable::MapIfEmpty(nb_u64 virt, nb_u64 pfn, nb_u64 flags, unsigned order, Leaf *out)
+{
+	if (order % 9 || order > 18)
+		return -NB_EINVAL;
+	const unsigned level = order / 9 + 1;
+	if (root_pfn_ == kNoPfn || virt >= kVirtLimit || virt % Bytes(level) ||
+	    pfn >= kPfnLimit || (pfn << 12) % Bytes(level))
+		return -NB_EINVAL;
+	nb_u64 *t = static_cast<nb_u64 *>(nb_env_frame_addr(root_pfn_));
+	nb_u64 *made[kLevels];
+	unsigned nmade = 0;
+	for (unsigned l = kLevels; l > level; l--) {
+		nb_u64 *e = &t[Index(virt, l)];
+		if (!IsPresent(*e)) {
+			nb_u64 tpfn;
+			int rc = AllocTable(&tpfn);
+			if (rc) {
+				while (nmade) {
+					nb_u64 *m = made[--nmade];
+					nb_u64 mpfn = PfnOf(*m);
+					*m = 0;
+					FreeTable(mpfn);
+				}
+				return rc;
+			}
+			*e = MakeTableEntry(tpfn);
+			made[nmade++] = e;
+		} else if (IsLeaf(*e, l)) {
+			return -NB_EEXIST; // a larger leaf covers virt
+		}
+		t = TableOf(*e);
+	}
+	nb_u64 *e = &t[Index(virt, level)];
+	if (IsPresent(*e))
+		return -NB_EEXIST; // a leaf, or a table that holds at least one (see Probe)
+	*e = MakeLeaf(pfn, flags, level);
+	leaves_[level - 1]++;
+	if (out)
+		*out = LeafOf(*e, level, virt);
+	return 0;
+}
+
 int PageTable::Walk(nb_u64 virt, nb_u64 len, WalkFn fn, void *arg) const
 {
 	if (root_pfn_ == kNoPfn || !RangeOk(virt, len))

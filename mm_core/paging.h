@@ -106,6 +106,17 @@ public:
 
 	// The leaf that maps virt: 0, or -NB_ENOENT if unmapped.
 	int Lookup(nb_u64 virt, Leaf *out) const;
+	// A fault's one descent: Lookup, and when virt is unmapped, *empty_level = the level
+	// (1..4) whose entry for virt was empty, so the aligned 2^Shift(level) bytes around virt
+	// map nothing (a table is freed when its last leaf goes, so a present table entry never
+	// stands for an empty subtree) and a leaf at level L <= *empty_level needs
+	// *empty_level - L new tables. 0 when virt is mapped.
+	int Probe(nb_u64 virt, Leaf *out, unsigned *empty_level) const;
+	// The emptiness check and the map of a first touch in one descent: one leaf of 2^order
+	// frames (order 0, 9 or 18; virt and pfn aligned to it) at virt, if nothing maps any of
+	// its bytes. 0 and *out the new leaf; -NB_EEXIST if something does, -NB_ENOMEM without
+	// table pages; nothing changed on error.
+	int MapIfEmpty(nb_u64 virt, nb_u64 pfn, nb_u64 flags, unsigned order, Leaf *out);
 	// Every leaf intersecting [virt, virt+len), whole, in address order.
 	int Walk(nb_u64 virt, nb_u64 len, WalkFn fn, void *arg) const;
 	// The first leaf intersecting [virt, virt+len): 0, or -NB_ENOENT if there is none.
@@ -113,6 +124,15 @@ public:
 	bool IsEmpty(nb_u64 virt, nb_u64 len) const { return FirstLeaf(virt, len, nullptr) != 0; }
 
 	nb_u64 table_pages() const { return table_pages_; }
+
+	// paging_relocate.cpp: table pages are the table's own, so they can move (compaction):
+	// fn(arg, pfn) for every table page, root first; and the move of the ones `pick`
+	// selects into the frames of `fresh` (at most nr of them, each already allocated), every
+	// moved page's entries copied and its parent (or the root) repointed. Returns how many
+	// of `fresh` it used; the old pages are written to `old` in the same order.
+	void ForEachTablePage(void (*fn)(void *arg, nb_u64 pfn), void *arg) const;
+	nb_u64 MoveTablePages(bool (*pick)(void *arg, nb_u64 pfn), void *arg, const nb_u64 *fresh,
+			      nb_u64 nr, nb_u64 *old);
 	// Leaves currently present at a size: order 0, 9 or 18.
 	nb_u64 leaves(unsigned order) const;
 
@@ -141,6 +161,10 @@ private:
 	void MergeLevel(nb_u64 *table, unsigned level, nb_u64 base, nb_u64 start, nb_u64 end);
 	void FreeLevel(nb_u64 table_pfn, unsigned level);
 	static bool RangeOk(nb_u64 virt, nb_u64 len);
+	void ForEachTableIn(nb_u64 table_pfn, unsigned level, void (*fn)(void *, nb_u64),
+			    void *arg) const;
+	struct TableMove;
+	void MoveTablesIn(nb_u64 table_pfn, unsigned level, TableMove &m);
 
 	PageTableAllocator alloc_ = {};
 	nb_u64 root_pfn_ = kNoPfn;

@@ -10,10 +10,13 @@
 
 namespace nb {
 
-void PcpCache::Init(Node *node, unsigned batch0)
+ThisCpu g_this_cpu;
+
+void PcpCache::Init(Node *node, SegTable *const *index, unsigned batch0)
 {
-	lock_.Init(NB_LOCK_PCP);
 	node_ = node;
+	node_id_ = node->id();
+	index_ = index;
 	/* High mark = 4 batches (Linux's ratio), capped by the slot's storage. */
 	batch_[0] = batch0;
 	high_[0] = Min(4 * batch0, kPcpCap[0]);
@@ -23,40 +26,22 @@ void PcpCache::Init(Node *node, unsigned batch0)
 	}
 }
 
-bool PcpCache::AllocLocked(unsigned slot, const AllocIntent &in, u64 *pfn)
+bool PcpCache::RefillOwned(unsigned slot)
 {
 	unsigned order = PcpOrder(slot);
-	if (count_[slot] == 0) {
-		unsigned got;
-		{
-			Guard g(node_->lock());
-			got = node_->AllocBulkLocked(order, stack(slot), batch_[slot]);
-		}
-		if (got == 0)
-			return false;
-		count_[slot] = got;
-		frames_ += static_cast<u64>(got) << order;
+	unsigned got;
+	{
+		Guard g(node_->lock());
+		got = node_->AllocBulkLocked(order, stack(slot), batch_[slot]);
 	}
-	u64 p = stack(slot)[--count_[slot]];
-	frames_ -= 1ull << order;
-	Segment *seg = node_->FindSeg(p);
-	NB_ASSERT(seg != nullptr);
-	seg->MarkAlloc(p, order);
-	CountAlloc(&counters_, node_->id(), in);
-	*pfn = p;
+	if (got == 0)
+		return false;
+	count_[slot] = got;
+	AddFrames(static_cast<i64>(got) << order);
 	return true;
 }
 
-void PcpCache::PushLocked(unsigned slot, u64 pfn)
-{
-	unsigned order = PcpOrder(slot);
-	stack(slot)[count_[slot]++] = pfn;
-	frames_ += 1ull << order;
-	if (count_[slot] >= high_[slot])
-		DrainLocked(slot, batch_[slot]);
-}
-
-void PcpCache::DrainLocked(unsigned slot, unsigned n)
+void PcpCache::DrainOwned(unsigned slot, unsigned n)
 {
 	unsigned order = PcpOrder(slot);
 	n = Min(n, count_[slot]);
@@ -66,7 +51,7 @@ void PcpCache::DrainLocked(unsigned slot, unsigned n)
 	{
 		Guard g(node_->lock());
 		for (unsigned i = 0; i < n; i++) {
-			Segment *seg = node_->FindSeg(st[i]);
+			Segment *seg = FindSeg(st[i]);
 			NB_ASSERT(seg != nullptr);
 			int rc = node_->FreeLocked(seg, st[i], order, FrameState::kCached);
 			NB_ASSERT(rc == 0);
@@ -74,23 +59,23 @@ void PcpCache::DrainLocked(unsigned slot, unsigned n)
 	}
 	count_[slot] -= n;
 	__builtin_memmove(st, st + n, count_[slot] * sizeof(u64));
-	frames_ -= static_cast<u64>(n) << order;
+	AddFrames(-(static_cast<i64>(n) << order));
 }
 
-void PcpCache::DrainAllLocked()
+void PcpCache::DrainAllOwned()
 {
 	for (unsigned s = 0; s < kPcpSlots; s++)
-		DrainLocked(s, count_[s]);
+		DrainOwned(s, count_[s]);
 }
 
-bool PcpCache::CheckLocked()
+bool PcpCache::CheckOwned()
 {
 	u64 frames = 0;
 	for (unsigned s = 0; s < kPcpSlots; s++) {
 		unsigned order = PcpOrder(s);
 		for (unsigned i = 0; i < count_[s]; i++) {
 			u64 p = stack(s)[i];
-			Segment *seg = node_->FindSeg(p);
+			Segment *seg = FindSeg(p);
 			if (seg == nullptr || !seg->IsHead(p, order, FrameState::kCached)) {
 				nb_env_log(NB_LOG_ERR, "nb: pcp node %d: %llx is not a cached order-%u block\n",
 					   node_->id(), (unsigned long long)p, order);

@@ -23,8 +23,11 @@ void Segment::Init(u64 base_pfn, u64 nr_frames, int node, FrameDesc *desc, unsig
 	max_order_ = max_order;
 	mask_ = 0;
 	free_frames_ = 0;
-	for (unsigned k = 0; k <= NB_ORDER_LIMIT; k++) {
+	zeroed_frames_ = 0;
+	mixed_ = false;
+	for (unsigned k = 0; k <= NBC_ORDER_LIMIT; k++) {
 		head_[k] = 0;
+		tail_[k] = 0;
 		free_blocks_[k] = 0;
 	}
 }
@@ -46,26 +49,36 @@ void Segment::AddAllFree()
 	u64 idx = 0;
 	while (idx < frames_) {
 		unsigned k = FitOrder(idx, frames_);
-		PushFree(idx, k);
+		PushFree(idx, k, false); /* a new region's contents are unknown */
 		idx += 1ull << k;
 	}
 }
 
-void Segment::PushFree(u64 idx, unsigned order)
+void Segment::PushFree(u64 idx, unsigned order, bool zeroed)
 {
 	u32 i = static_cast<u32>(idx);
 	u32 bit = 1u << order;
-	u64 next = i; /* self = none */
-	if (mask_ & bit) {
-		next = head_[order];
+	if (!(mask_ & bit)) {
+		Store(i, DescPack(FrameState::kFree, order, i, i, zeroed));
+		head_[order] = tail_[order] = i;
+	} else if (zeroed) {
+		u32 next = head_[order];
 		u64 d = Load(next);
-		Store(next, DescPack(FrameState::kFree, order, DescNext(d), i));
+		Store(next, DescPack(FrameState::kFree, order, DescNext(d), i, DescZeroed(d)));
+		Store(i, DescPack(FrameState::kFree, order, next, i, true));
+		head_[order] = i;
+	} else {
+		u32 prev = tail_[order];
+		u64 d = Load(prev);
+		Store(prev, DescPack(FrameState::kFree, order, i, DescPrev(d), DescZeroed(d)));
+		Store(i, DescPack(FrameState::kFree, order, i, prev, false));
+		tail_[order] = i;
 	}
-	Store(i, DescPack(FrameState::kFree, order, next, i));
-	head_[order] = i;
 	mask_ |= bit;
 	free_blocks_[order]++;
 	free_frames_ += 1ull << order;
+	if (zeroed)
+		AddZeroed(1ull << order);
 }
 
 void Segment::RemoveFree(u64 idx, unsigned order)
@@ -77,7 +90,8 @@ void Segment::RemoveFree(u64 idx, unsigned order)
 	if (has_prev) {
 		u64 pd = Load(prev);
 		/* prev inherits our next; if we were last, prev becomes last (links to itself). */
-		Store(prev, DescPack(FrameState::kFree, order, has_next ? next : prev, DescPrev(pd)));
+		Store(prev, DescPack(FrameState::kFree, order, has_next ? next : prev, DescPrev(pd),
+				     DescZeroed(pd)));
 	} else {
 		head_[order] = next;
 		if (!has_next)
@@ -85,29 +99,95 @@ void Segment::RemoveFree(u64 idx, unsigned order)
 	}
 	if (has_next) {
 		u64 nd = Load(next);
-		Store(next, DescPack(FrameState::kFree, order, DescNext(nd), has_prev ? prev : next));
+		Store(next, DescPack(FrameState::kFree, order, DescNext(nd), has_prev ? prev : next,
+				     DescZeroed(nd)));
+	} else if (has_prev) {
+		tail_[order] = prev;
 	}
 	Store(i, 0);
 	free_blocks_[order]--;
 	free_frames_ -= 1ull << order;
+	if (DescZeroed(d))
+		SubZeroed(1ull << order);
 }
 
-bool Segment::Alloc(unsigned order, FrameState as, u64 *pfn)
+void Segment::SplitTake(u64 idx, unsigned k, unsigned order, FrameState as, bool zeroed)
+{
+	/* Split: keep the lower half, free the upper half, until the order fits. */
+	while (k > order) {
+		k--;
+		PushFree(idx + (1ull << k), k, zeroed);
+	}
+	Store(idx, DescPack(as, order, 0, 0));
+}
+
+bool Segment::Alloc(unsigned order, FrameState as, u64 *pfn, bool *zeroed)
 {
 	u32 avail = mask_ >> order;
 	if (avail == 0)
 		return false;
 	unsigned k = order + Ctz64(avail);
-	u64 idx = head_[k];
+	u64 idx = tail_[k];
+	bool z = DescZeroed(Load(idx)); /* the tail is zeroed only when the whole list is */
 	RemoveFree(idx, k);
-	/* Split: keep the lower half, free the upper half, until the order fits. */
-	while (k > order) {
-		k--;
-		PushFree(idx + (1ull << k), k);
-	}
-	Store(idx, DescPack(as, order, 0, 0));
+	SplitTake(idx, k, order, as, z);
 	*pfn = base_ + idx;
+	if (zeroed != nullptr)
+		*zeroed = z;
 	return true;
+}
+
+bool Segment::AllocZeroed(unsigned order, FrameState as, u64 *pfn)
+{
+	for (u32 avail = mask_ >> order; avail != 0; avail &= avail - 1) {
+		unsigned k = order + Ctz64(avail);
+		if (order < kZeroedSplitFloor && k >= kZeroedSplitFloor)
+			break; /* a small request does not break up a zeroed 2 MiB block */
+		u64 idx = head_[k];
+		if (!DescZeroed(Load(idx)))
+			continue;
+		RemoveFree(idx, k);
+		SplitTake(idx, k, order, as, true);
+		*pfn = base_ + idx;
+		return true;
+	}
+	return false;
+}
+
+int Segment::TakeDirty(unsigned cap, u64 *pfn)
+{
+	cap = Min(cap, max_order_);
+	/* A dirty block of the cap or above first (split: its other pieces stay dirty and the
+	 * next calls find them at the tails), else the largest smaller one. */
+	int found = -1;
+	for (unsigned k = 0; k <= max_order_; k++) {
+		if (!((mask_ >> k) & 1) || DescZeroed(Load(tail_[k])))
+			continue;
+		found = static_cast<int>(k);
+		if (k >= cap)
+			break;
+	}
+	if (found < 0)
+		return -1;
+	unsigned k = static_cast<unsigned>(found), order = Min(k, cap);
+	u64 idx = tail_[k];
+	RemoveFree(idx, k);
+	SplitTake(idx, k, order, FrameState::kAlloc, false);
+	*pfn = base_ + idx;
+	return static_cast<int>(order);
+}
+
+int Segment::TakeFree(u64 pfn)
+{
+	if (!Contains(pfn))
+		return -1;
+	u64 idx = pfn - base_, d = Load(idx);
+	if (DescState(d) != FrameState::kFree)
+		return -1;
+	unsigned order = DescOrder(d);
+	RemoveFree(idx, order);
+	Store(idx, DescPack(FrameState::kAlloc, order, 0, 0));
+	return static_cast<int>(order);
 }
 
 bool Segment::IsHead(u64 pfn, unsigned order, FrameState expect) const
@@ -119,7 +199,7 @@ bool Segment::IsHead(u64 pfn, unsigned order, FrameState expect) const
 	return DescState(d) == expect && DescOrder(d) == order;
 }
 
-int Segment::Free(u64 pfn, unsigned order, FrameState expect)
+int Segment::Free(u64 pfn, unsigned order, FrameState expect, bool zeroed)
 {
 	if (!IsHead(pfn, order, expect))
 		return -NB_EINVAL;
@@ -128,7 +208,12 @@ int Segment::Free(u64 pfn, unsigned order, FrameState expect)
 	 * kAlloc -> kCached without our lock) must lose cleanly, not corrupt a list. */
 	if (!AtomicCas(&desc_[idx].bits, DescPack(expect, order, 0, 0), u64{0}))
 		return -NB_EINVAL;
-	unsigned k = order;
+	Coalesce(pfn, order, zeroed, false);
+	return 0;
+}
+
+void Segment::Coalesce(u64 pfn, unsigned k, bool zeroed, bool force)
+{
 	while (k < max_order_) {
 		u64 bpfn = pfn ^ (1ull << k);
 		if (bpfn < base_ || bpfn + (1ull << k) > end())
@@ -136,15 +221,54 @@ int Segment::Free(u64 pfn, unsigned order, FrameState expect)
 		u64 bd = Load(bpfn - base_);
 		if (DescState(bd) != FrameState::kFree || DescOrder(bd) != k)
 			break;
+		if (DescZeroed(bd) != zeroed && !force) {
+			/* Merging would make the zeroed half dirty (one bit per block): keep the
+			 * pair apart until the zeroer cleans the dirty half, or MergeMixed. */
+			mixed_ = true;
+			break;
+		}
+		zeroed = zeroed && DescZeroed(bd);
 		RemoveFree(bpfn - base_, k); /* leaves the buddy's head zero: a tail now */
 		pfn &= ~(1ull << k);
 		k++;
 	}
-	PushFree(pfn - base_, k);
-	return 0;
+	PushFree(pfn - base_, k, zeroed);
 }
 
-void Segment::TrimAlloc(u64 pfn, unsigned from, u64 nr)
+bool Segment::MergeMixed()
+{
+	if (!mixed_)
+		return false;
+	mixed_ = false;
+	bool merged = false;
+	for (unsigned k = 0; k < max_order_; k++) {
+		/* One walk per order: after a merge the walk goes on from the block before the
+		 * pair (the buddy is never before it: that block would have merged first). */
+		u64 i = head_[k], prev = ~0ull;
+		while ((mask_ >> k) & 1) {
+			u64 d = Load(i), pfn = base_ + i, bpfn = pfn ^ (1ull << k);
+			u64 bd = bpfn >= base_ && bpfn + (1ull << k) <= end() ? Load(bpfn - base_) : 0;
+			if (DescState(bd) == FrameState::kFree && DescOrder(bd) == k) {
+				RemoveFree(i, k);
+				Coalesce(pfn, k, DescZeroed(d), true);
+				merged = true;
+				if (!((mask_ >> k) & 1))
+					break;
+				i = prev == ~0ull ? head_[k] : DescNext(Load(prev));
+				if (prev != ~0ull && i == prev)
+					break; /* prev is last now */
+				continue;
+			}
+			if (DescNext(d) == i)
+				break;
+			prev = i;
+			i = DescNext(d);
+		}
+	}
+	return merged;
+}
+
+void Segment::TrimAlloc(u64 pfn, unsigned from, u64 nr, bool zeroed)
 {
 	NB_ASSERT(nr > 0 && nr <= (1ull << from) && IsHead(pfn, from, FrameState::kAlloc));
 	u64 end_pfn = pfn + (1ull << from);
@@ -167,30 +291,18 @@ void Segment::TrimAlloc(u64 pfn, unsigned from, u64 nr)
 	q = p;
 	while (q < end_pfn) {
 		unsigned k = DescOrder(Load(q - base_));
-		int rc = Free(q, k, FrameState::kAlloc);
+		int rc = Free(q, k, FrameState::kAlloc, zeroed); /* the tail was never handed out */
 		NB_ASSERT(rc == 0);
 		q += 1ull << k;
 	}
 }
 
-bool Segment::ClaimCached(u64 pfn, unsigned order)
-{
-	if (!Contains(pfn) || (pfn & ((1ull << order) - 1)) != 0 || pfn + (1ull << order) > end())
-		return false;
-	return AtomicCas(&desc_[pfn - base_].bits, DescPack(FrameState::kAlloc, order, 0, 0),
-			 DescPack(FrameState::kCached, order, 0, 0));
-}
-
-void Segment::MarkAlloc(u64 pfn, unsigned order)
-{
-	Store(pfn - base_, DescPack(FrameState::kAlloc, order, 0, 0));
-}
-
 bool Segment::Check() const
 {
-	/* Lists: every entry free, of its order, aligned, links symmetric, counts exact. */
-	u64 frames = 0;
-	for (unsigned k = 0; k <= NB_ORDER_LIMIT; k++) {
+	/* Lists: every entry free, of its order, aligned, links symmetric, counts exact; zeroed
+	 * blocks before dirty ones, the tail where the walk ends. */
+	u64 frames = 0, zeroed = 0;
+	for (unsigned k = 0; k <= NBC_ORDER_LIMIT; k++) {
 		bool listed = (mask_ >> k) & 1;
 		if (!listed) {
 			if (free_blocks_[k] != 0) {
@@ -202,20 +314,30 @@ bool Segment::Check() const
 		}
 		u64 n = 0;
 		u64 i = head_[k], prev = i;
+		bool seen_dirty = false;
 		for (;;) {
 			u64 d = Load(i);
 			u64 pfn = base_ + i;
 			if (i >= frames_ || DescState(d) != FrameState::kFree || DescOrder(d) != k ||
 			    (pfn & ((1ull << k) - 1)) != 0 || i + (1ull << k) > frames_ ||
-			    DescPrev(d) != prev || ++n > free_blocks_[k]) {
+			    DescPrev(d) != prev || ++n > free_blocks_[k] ||
+			    (DescZeroed(d) && seen_dirty)) {
 				nb_env_log(NB_LOG_ERR, "nb: seg %llx order %u: bad list entry %llu\n",
 					   (unsigned long long)base_, k, (unsigned long long)i);
 				return false;
 			}
+			seen_dirty = !DescZeroed(d);
+			if (DescZeroed(d))
+				zeroed += 1ull << k;
 			if (DescNext(d) == i)
 				break;
 			prev = i;
 			i = DescNext(d);
+		}
+		if (i != tail_[k]) {
+			nb_env_log(NB_LOG_ERR, "nb: seg %llx order %u: list ends at %llu, tail %u\n",
+				   (unsigned long long)base_, k, (unsigned long long)i, tail_[k]);
+			return false;
 		}
 		if (n != free_blocks_[k]) {
 			nb_env_log(NB_LOG_ERR, "nb: seg %llx order %u: %llu listed, %llu counted\n",
@@ -225,10 +347,12 @@ bool Segment::Check() const
 		}
 		frames += n << k;
 	}
-	if (frames != free_frames_) {
-		nb_env_log(NB_LOG_ERR, "nb: seg %llx: free frames %llu, lists hold %llu\n",
+	if (frames != free_frames_ || zeroed != zeroed_frames_) {
+		nb_env_log(NB_LOG_ERR,
+			   "nb: seg %llx: free frames %llu (zeroed %llu), lists hold %llu (%llu)\n",
 			   (unsigned long long)base_, (unsigned long long)free_frames_,
-			   (unsigned long long)frames);
+			   (unsigned long long)zeroed_frames_, (unsigned long long)frames,
+			   (unsigned long long)zeroed);
 		return false;
 	}
 	/* Tiling: every frame is covered by exactly one block; tails are zero; no two free
@@ -239,7 +363,8 @@ bool Segment::Check() const
 		unsigned k = DescOrder(d);
 		u64 pfn = base_ + idx;
 		if (DescState(d) == FrameState::kTail || k > max_order_ ||
-		    (pfn & ((1ull << k) - 1)) != 0 || idx + (1ull << k) > frames_) {
+		    (pfn & ((1ull << k) - 1)) != 0 || idx + (1ull << k) > frames_ ||
+		    (DescZeroed(d) && DescState(d) != FrameState::kFree)) {
 			nb_env_log(NB_LOG_ERR, "nb: seg %llx: frame %llu heads no valid block\n",
 				   (unsigned long long)base_, (unsigned long long)idx);
 			return false;
@@ -256,7 +381,9 @@ bool Segment::Check() const
 			u64 b = pfn ^ (1ull << k);
 			if (b >= base_ && b + (1ull << k) <= end()) {
 				u64 bd = Load(b - base_);
-				if (DescState(bd) == FrameState::kFree && DescOrder(bd) == k) {
+				/* Allowed apart only as a zeroed/dirty pair (Coalesce). */
+				if (DescState(bd) == FrameState::kFree && DescOrder(bd) == k &&
+				    (DescZeroed(bd) == DescZeroed(d) || !mixed_)) {
 					nb_env_log(NB_LOG_ERR, "nb: seg %llx: free buddies %llx/%llx order %u\n",
 						   (unsigned long long)base_, (unsigned long long)pfn,
 						   (unsigned long long)b, k);

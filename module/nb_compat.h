@@ -152,4 +152,11 @@ static inline void nb_vm_flags_clear(struct vm_area_struct *vma, unsigned long f
 #define nb_zap_special_range(vma, addr, size) zap_vma_ptes(vma, addr, size)
 #endif
 
+/* Importing the DMA_BUF symbol namespace: a string literal since 6.13. */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 13, 0)
+#define NB_MODULE_IMPORT_NS_DMA_BUF MODULE_IMPORT_NS("DMA_BUF")
+#else
+#define NB_MODULE_IMPORT_NS_DMA_BUF MODULE_IMPORT_NS(DMA_BUF)
+#endif
+
 #endif /* NB_COMPAT_H */

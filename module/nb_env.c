@@ -4,10 +4,14 @@
  *
  * mm_core never sees a kernel header; everything it needs from the kernel comes through here.
  */
+#include <linux/cpu.h>
 #include <linux/cpumask.h>
 #include <linux/kernel.h>
+#include <linux/local_lock.h>
 #include <linux/lockdep.h>
 #include <linux/mm.h>
+#include <linux/mutex.h>
+#include <linux/percpu.h>
 #include <linux/printk.h>
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
@@ -15,6 +19,7 @@
 #include <linux/spinlock.h>
 #include <linux/topology.h>
 #include <linux/vmalloc.h>
+#include <linux/workqueue.h>
 
 #include "env.h"
 
@@ -25,7 +30,8 @@ unsigned nb_env_cpu_ids(void)
 
 unsigned nb_env_cpu_current(void)
 {
-	/* A hint: mm_core locks whatever per-CPU state it picks, so migration is harmless. */
+	/* A hint (the local node of a policy): per-CPU state is reached through
+	 * nb_env_cpu_own, which pins, so migration after this is harmless. */
 	return raw_smp_processor_id();
 }
 
@@ -44,6 +50,64 @@ unsigned nb_env_node_ids(void)
 int nb_env_node_distance(int from, int to)
 {
 	return node_distance(from, to);
+}
+
+/*
+ * CPU ownership for mm_core's per-CPU caches. local_lock is preempt_disable() on a normal
+ * kernel and, on PREEMPT_RT, migrate_disable() plus a per-CPU spinlock (a sleeping lock
+ * there), so the owner keeps its CPU and no other task on that CPU gets in. mm_core is never
+ * called from interrupt context, so interrupts need not be masked.
+ */
+static DEFINE_PER_CPU(local_lock_t, nb_cpu_lock) = INIT_LOCAL_LOCK(nb_cpu_lock);
+
+unsigned nb_env_cpu_own(void)
+{
+	local_lock(&nb_cpu_lock);
+	return smp_processor_id();
+}
+
+void nb_env_cpu_disown(unsigned cpu)
+{
+	local_unlock(&nb_cpu_lock);
+}
+
+struct nb_run_on {
+	void (*fn)(void *arg);
+	void *arg;
+};
+
+static long nb_run_owned(void *data)
+{
+	struct nb_run_on *r = data;
+
+	local_lock(&nb_cpu_lock);
+	r->fn(r->arg);
+	local_unlock(&nb_cpu_lock);
+	return 0;
+}
+
+/* Callers that reach an offline CPU's caches, one at a time. */
+static DEFINE_MUTEX(nb_offline_cpu_mutex);
+
+void nb_env_cpu_run_on(unsigned cpu, void (*fn)(void *arg), void *arg)
+{
+	struct nb_run_on r = { fn, arg };
+
+	might_sleep();
+	if (WARN_ON_ONCE(cpu >= nr_cpu_ids))
+		return;
+	cpus_read_lock();
+	if (cpu_online(cpu)) {
+		/* In a worker bound to that CPU, which owns it like any other task would. */
+		work_on_cpu(cpu, nb_run_owned, &r);
+	} else {
+		/* No task runs on an offline CPU, and hotplug is held off: its per-CPU state
+		 * is ours, shared only with other callers of this branch. */
+		mutex_lock(&nb_offline_cpu_mutex);
+		fn(arg);
+		mutex_unlock(&nb_offline_cpu_mutex);
+	}
+	cpus_read_unlock();
 }
 
 static spinlock_t *nb_spin(struct nb_env_lock *l)
@@ -112,6 +176,18 @@ void *nb_env_frame_addr(nb_u64 pfn)
 	/* Pool frames come from the page allocator, so they are in the direct map (x86-64 has
 	 * no highmem); the region's frames follow contiguously there too. */
 	return pfn_to_kaddr(pfn);
+}
+
+void nb_env_copy_frames(void *dst, const void *src, nb_u64 nr)
+{
+	char *to = dst;
+	const char *from = src;
+	nb_u64 i;
+
+	/* copy_page is x86's page copy (rep movsq, or the unrolled loop where that is slow);
+	 * it takes non-const pointers but only reads `from`. */
+	for (i = 0; i < nr; i++)
+		copy_page(to + i * PAGE_SIZE, (void *)(from + i * PAGE_SIZE));
 }
 
 void nb_env_resched(void)

@@ -14,20 +14,23 @@
 #include <linux/uaccess.h>
 #include <linux/user_namespace.h>
 
-/* nb_core.h before the uapi header: both spell the policies NB_POLICY_*, as an enum in the
- * core and as macros in the ABI; the values must agree. */
+/* The core's policies (enum nbc_policy_mode) go to it as the ABI's NB_POLICY_* values. */
+#include "nb_compact.h"
 #include "nb_internal.h"
-#include "nb_space.h"
+#include "nbc_space.h"
 #include "nb_compat.h"
 #include "nb_file.h"
+#include "nb_pin.h"
+#include "nb_dmabuf.h"
 #include "numabuddy.h"
 
-static_assert(NB_POLICY_LOCAL == 0 && NB_POLICY_PREFERRED == 1 && NB_POLICY_BIND == 2 &&
-	      NB_POLICY_INTERLEAVE == 3);
-static_assert(NB_ALLOC_CONTIG == NB_SPACE_CONTIG && NB_ALLOC_LOW4G == NB_SPACE_LOW4G &&
-	      NB_ALLOC_HUGE_2M == NB_SPACE_HUGE_2M && NB_ALLOC_HUGE_1G == NB_SPACE_HUGE_1G &&
-	      NB_ALLOC_POPULATE == NB_SPACE_POPULATE && NB_ALLOC_NOZERO == NB_SPACE_NOZERO &&
-	      NB_ALLOC_FLAGS_ALL == NB_SPACE_FLAGS_ALL);
+static_assert(NBC_POLICY_LOCAL == NB_POLICY_LOCAL && NBC_POLICY_PREFERRED == NB_POLICY_PREFERRED &&
+	      NBC_POLICY_BIND == NB_POLICY_BIND && NBC_POLICY_INTERLEAVE == NB_POLICY_INTERLEAVE);
+static_assert(NB_ALLOC_CONTIG == NBC_SPACE_CONTIG && NB_ALLOC_LOW4G == NBC_SPACE_LOW4G &&
+	      NB_ALLOC_HUGE_2M == NBC_SPACE_HUGE_2M && NB_ALLOC_HUGE_1G == NBC_SPACE_HUGE_1G &&
+	      NB_ALLOC_POPULATE == NBC_SPACE_POPULATE && NB_ALLOC_NOZERO == NBC_SPACE_NOZERO &&
+	      !(NBC_SPACE_FLAGS_ALL & NB_ALLOC_PINNABLE) &&
+	      NB_ALLOC_FLAGS_ALL == (NBC_SPACE_FLAGS_ALL | NB_ALLOC_PINNABLE));
 
 #define NB_BATCH_MAX 4096
 #define NB_BENCH_MAX_ITERATIONS (1ULL << 24)
@@ -39,11 +42,14 @@ static bool nb_is_zero(const void *p, size_t n)
 	return !memchr_inv(p, 0, n);
 }
 
+void nb_zap_range(struct nb_file *nf, u64 start, u64 len)
+{
+	unmap_mapping_range(nf->inode->i_mapping, start, len, 1);
+}
+
 static void nb_zap(void *arg, nb_u64 start, nb_u64 len)
 {
-	struct nb_file *nf = arg;
-
-	unmap_mapping_range(nf->inode->i_mapping, start, len, 1);
+	nb_zap_range(arg, start, len);
 }
 /*
  * A node id from user space, already checked against both bounds, clamped under speculation
@@ -52,30 +58,26 @@ static void nb_zap(void *arg, nb_u64 start, nb_u64 len)
  */
 static int nb_node_nospec(int node)
 {
-	return array_index_nospec(node, min_t(int, nr_node_ids, NB_MAX_NODES));
+	return array_index_nospec(node, min_t(int, nr_node_ids, NBC_MAX_NODES));
 }
 
-static int nb_policy_from_user(const struct nb_alloc *a, struct nb_policy *pol)
+static int nb_policy_from_user(const struct nb_alloc *a, struct nbc_policy *pol)
 {
 	if (a->policy > NB_POLICY_INTERLEAVE)
 		return -EINVAL;
-	if (a->node < -1 || a->node >= (int)nr_node_ids || a->node >= NB_MAX_NODES)
+	if (a->node < -1 || a->node >= (int)nr_node_ids || a->node >= NBC_MAX_NODES)
 		return -EINVAL;
 	if (nr_node_ids < 64 && (a->nodemask >> nr_node_ids))
 		return -EINVAL;
 	memset(pol, 0, sizeof(*pol));
 	pol->mode = a->policy;
 	pol->node = a->node >= 0 ? nb_node_nospec(a->node) : -1;
-	pol->nodemask = a->nodemask;
-	if (pol->mode == NB_POLICY_BIND && !pol->nodemask)
-		pol->nodemask = BIT_ULL(pol->node >= 0 ? pol->node : nb_current_cpu_node(nb_core));
-	if (pol->mode == NB_POLICY_INTERLEAVE && !pol->nodemask)
-		pol->nodemask = nb_nodes_with_memory(nb_core);
+	pol->nodemask = a->nodemask; /* empty: the core decides (nbc_policy_normalize) */
 	return 0;
 }
 
 /* Validate an ALLOC/RESERVE request; returns its size in bytes through *bytes. */
-static int nb_alloc_check(const struct nb_alloc *a, u64 *bytes)
+static int nb_alloc_check(const struct nb_alloc *a, bool reserve, u64 *bytes)
 {
 	if (a->pad || !nb_is_zero(a->reserved, sizeof(a->reserved)))
 		return -EINVAL;
@@ -85,6 +87,8 @@ static int nb_alloc_check(const struct nb_alloc *a, u64 *bytes)
 		return -EINVAL;
 	if ((a->flags & NB_ALLOC_HUGE_2M) && (a->flags & NB_ALLOC_HUGE_1G))
 		return -EINVAL;
+	if ((a->flags & NB_ALLOC_PINNABLE) && reserve)
+		return -EINVAL; /* nb_pin.c needs every frame known when the block is freed */
 	if ((a->flags & NB_ALLOC_NOZERO) && !capable(CAP_SYS_ADMIN))
 		return -EPERM;
 	if (a->size) {
@@ -109,11 +113,11 @@ void nb_count_error(int err)
 
 static void nb_fill_alloc_out(struct nb_file *nf, struct nb_alloc *a, nb_u64 offset)
 {
-	struct nb_space_info info;
+	struct nbc_space_info info;
 
 	a->offset = offset;
 	a->node_out = -1;
-	if (nb_space_query(nf->space, offset, &info) == 0) {
+	if (nbc_space_query(nf->space, offset, &info) == 0) {
 		a->alloc_size = info.size;
 		/* The node as the kernel sees the frame, not as mm_core says. */
 		if (info.first_pfn != ~0ULL && pfn_valid(info.first_pfn))
@@ -121,26 +125,42 @@ static void nb_fill_alloc_out(struct nb_file *nf, struct nb_alloc *a, nb_u64 off
 	}
 }
 
+static int nb_free_offset(struct nb_file *nf, u64 offset);
+
 static int nb_do_alloc(struct nb_file *nf, struct nb_alloc *a, bool reserve)
 {
-	struct nb_policy pol;
+	unsigned int space_flags = a->flags & ~NB_ALLOC_PINNABLE;
+	struct nbc_policy pol;
 	nb_u64 offset;
 	u64 bytes;
 	int err;
 
-	err = nb_alloc_check(a, &bytes);
+	err = nb_alloc_check(a, reserve, &bytes);
 	if (!err)
 		err = nb_policy_from_user(a, &pol);
 	if (err)
 		return err;
 	if (reserve)
-		err = nb_space_reserve(nf->space, bytes, &pol, a->flags, raw_smp_processor_id(),
+		err = nbc_space_reserve(nf->space, bytes, &pol, space_flags, raw_smp_processor_id(),
 				       NB_CTX_SLEEP, &offset);
 	else
-		err = nb_space_alloc(nf->space, bytes, &pol, a->flags, NB_CTX_SLEEP, &offset);
+		err = nbc_space_alloc(nf->space, bytes, &pol, space_flags, NB_CTX_SLEEP, &offset);
+	/* Free memory in pieces too small: move blocks out of the way once and retry. */
+	if (err == -ENOMEM && !reserve && (a->flags & NB_ALLOC_CONTIG) &&
+	    nb_compact_for_contig(&pol, bytes) == 0)
+		err = nbc_space_alloc(nf->space, bytes, &pol, space_flags, NB_CTX_SLEEP, &offset);
 	if (err) {
 		nb_count_error(err);
 		return err;
+	}
+	/* Until it is tracked, a mapping of the block is an ordinary one (no references), so a
+	 * racing FREE of the guessed offset is an ordinary free. */
+	if (a->flags & NB_ALLOC_PINNABLE) {
+		err = nb_pin_track(nf, offset);
+		if (err) {
+			nb_free_offset(nf, offset);
+			return err;
+		}
 	}
 	nb_fill_alloc_out(nf, a, offset);
 	return 0;
@@ -156,21 +176,42 @@ static int nb_ioctl_reserve(struct nb_file *nf, void *data)
 	return nb_do_alloc(nf, data, true);
 }
 
+/* -EAGAIN from a phase 1: compaction is moving the range. Wait until a migration of this
+ * file ends after `gen` (compaction bumps migrate_gen when the range is live again) and let
+ * the caller retry; any other result is passed on. */
+static int nb_wait_compaction(struct nb_file *nf, int err, int gen)
+{
+	if (err != -EAGAIN)
+		return err;
+	if (wait_event_killable(nf->migrate_wq, atomic_read(&nf->migrate_gen) != gen))
+		return -EINTR;
+	return -EAGAIN;
+}
+
 static int nb_free_offset(struct nb_file *nf, u64 offset)
 {
 	nb_u64 start, len;
 	int err;
 
+	if (nb_pin_is_tracked(nf, offset))
+		return nb_pin_free(nf, offset);
 	/* Phase 1 and the zap under zap_lock: a fault that got a frame of this range before
 	 * phase 1 has inserted it by the time we hold the lock, so the zap removes it. */
-	down_write(&nf->zap_lock);
-	err = nb_space_free_begin(nf->space, offset, &start, &len);
-	if (!err)
-		nb_zap(nf, start, len);
-	up_write(&nf->zap_lock);
+	for (;;) {
+		int gen = atomic_read(&nf->migrate_gen);
+
+		down_write(&nf->zap_lock);
+		err = nbc_space_free_begin(nf->space, offset, &start, &len);
+		if (!err)
+			nb_zap(nf, start, len);
+		up_write(&nf->zap_lock);
+		err = nb_wait_compaction(nf, err, gen);
+		if (err != -EAGAIN)
+			break;
+	}
 	if (err)
 		return err;
-	return nb_space_free_finish(nf->space, offset, NB_CTX_SLEEP);
+	return nbc_space_free_finish(nf->space, offset, NB_CTX_SLEEP);
 }
 
 /* Undo a successful ALLOC/RESERVE whose result could not be copied back to user space. */
@@ -243,14 +284,14 @@ static int nb_ioctl_alloc_batch(struct nb_file *nf, void *data)
 static int nb_ioctl_query(struct nb_file *nf, void *data)
 {
 	struct nb_query *q = data;
-	struct nb_space_info info;
+	struct nbc_space_info info;
 	int err, n;
 
-	if (q->pad || !nb_is_zero(q->reserved, sizeof(q->reserved)))
+	if (q->pad || q->pad2 || !nb_is_zero(q->reserved, sizeof(q->reserved)))
 		return -EINVAL;
 	if (q->offset & ~PAGE_MASK)
 		return -EINVAL;
-	err = nb_space_query_full(nf->space, q->offset, &info);
+	err = nbc_space_query_full(nf->space, q->offset, &info);
 	if (err)
 		return err;
 	if (info.offset != q->offset)
@@ -261,6 +302,11 @@ static int nb_ioctl_query(struct nb_file *nf, void *data)
 		q->node = page_to_nid(pfn_to_page(info.first_pfn));
 	q->order = info.max_frame_order;
 	q->flags = info.flags;
+	q->mapping = NB_MAPPING_PFN;
+	if (nb_pin_is_tracked(nf, q->offset)) {
+		q->flags |= NB_ALLOC_PINNABLE;
+		q->mapping = NB_MAPPING_PAGES;
+	}
 	q->nr_frames_4k = info.populated_bytes >> PAGE_SHIFT;
 	q->mapped_4k = info.leaf_bytes[0];
 	q->mapped_2m = info.leaf_bytes[1];
@@ -279,23 +325,40 @@ static int nb_ioctl_migrate(struct nb_file *nf, void *data)
 {
 	struct nb_migrate *m = data;
 	nb_u64 start, len, moved = 0;
+	bool pinnable;
 	int err;
 
 	if (m->pad || m->bytes_moved || !nb_is_zero(m->reserved, sizeof(m->reserved)))
 		return -EINVAL;
 	if (m->offset & ~PAGE_MASK)
 		return -EINVAL;
-	if (m->node < 0 || m->node >= NB_MAX_NODES || m->node >= nr_node_ids)
+	if (m->node < 0 || m->node >= NBC_MAX_NODES || m->node >= nr_node_ids)
 		return -EINVAL;
-	down_write(&nf->zap_lock);
-	err = nb_space_migrate_begin(nf->space, m->offset, nb_node_nospec(m->node), &start, &len);
-	if (!err)
-		nb_zap(nf, start, len);
-	up_write(&nf->zap_lock);
+	for (;;) {
+		int gen = atomic_read(&nf->migrate_gen);
+
+		/* Write: a fault that read the old frame has inserted it before the range
+		 * migrates. */
+		down_write(&nf->zap_lock);
+		pinnable = nb_pin_is_tracked(nf, m->offset);
+		err = pinnable ? nb_pin_migrate_check(nf, m->offset) : 0; /* zaps the whole block */
+		if (!err)
+			err = nbc_space_migrate_begin(nf->space, m->offset, nb_node_nospec(m->node),
+						     &start, &len);
+		up_write(&nf->zap_lock);
+		err = nb_wait_compaction(nf, err, gen);
+		if (err != -EAGAIN)
+			break;
+	}
 	if (err)
 		return err;
-	/* The copy runs with no lock of ours held; faults on the range wait for migrate_gen. */
-	err = nb_space_migrate_finish(nf->space, m->offset, NB_CTX_SLEEP, &moved);
+	/* The copy runs with no lock of ours held; faults on the range wait for migrate_gen.
+	 * PFN mappings stay mapped: each batch is unmapped, copied and mapped again
+	 * (nb_remap.c). A pinnable block was zapped whole above and faults back in. */
+	if (pinnable)
+		err = nbc_space_migrate_finish(nf->space, m->offset, NB_CTX_SLEEP, &moved);
+	else
+		err = nb_remap_migrate(nf, m->offset, &moved);
 	atomic_inc(&nf->migrate_gen);
 	wake_up_all(&nf->migrate_wq);
 	m->bytes_moved = moved;
@@ -308,16 +371,17 @@ static int nb_ioctl_migrate(struct nb_file *nf, void *data)
 static int nb_ioctl_stats(struct nb_file *nf, void *data)
 {
 	struct nb_stats *s = data;
-	struct nb_node_stats ns;
+	struct nb_compact_counters cc;
+	struct nbc_node_stats ns;
 	int err, o;
 	int node;
 
 	if (!nb_is_zero(s->reserved, sizeof(s->reserved)))
 		return -EINVAL;
-	if (s->node < 0 || s->node >= NB_MAX_NODES || s->node >= nr_node_ids)
+	if (s->node < 0 || s->node >= NBC_MAX_NODES || s->node >= nr_node_ids)
 		return -EINVAL;
 	node = nb_node_nospec(s->node);
-	err = nb_node_stats(nb_core, node, &ns);
+	err = nbc_node_stats(nb_core, node, &ns);
 	if (err)
 		return err;
 	s->nr_orders = ns.max_order + 1;
@@ -335,10 +399,18 @@ static int nb_ioctl_stats(struct nb_file *nf, void *data)
 	s->other_node = ns.other_node;
 	s->migrate_in = ns.migrate_in;
 	s->migrate_out = ns.migrate_out;
-	s->fd_bytes = nb_space_node_bytes(nf->space, node);
-	s->fd_quota_bytes = nb_space_quota(nf->space, node);
-	if (s->fd_quota_bytes == NB_SPACE_NO_QUOTA)
+	s->fd_bytes = nbc_space_node_bytes(nf->space, node);
+	s->fd_quota_bytes = nbc_space_quota(nf->space, node);
+	if (s->fd_quota_bytes == NBC_SPACE_NO_QUOTA)
 		s->fd_quota_bytes = s->total_bytes;
+	s->inflight_bytes = nb_pin_inflight_bytes(node);
+	s->fd_inflight_bytes = atomic64_read(&nf->inflight_bytes[node]);
+	nb_compact_counters(node, &cc);
+	s->compactions = cc.compactions;
+	s->compact_failures = cc.failures;
+	s->compact_moved_bytes = cc.moved_bytes;
+	s->compact_ns = cc.ns;
+	s->zeroed_bytes = ns.zeroed_frames << PAGE_SHIFT;
 	return 0;
 }
 
@@ -348,7 +420,8 @@ static int nb_ioctl_version(struct nb_file *nf, void *data)
 
 	v->abi_major = NB_ABI_MAJOR;
 	v->abi_minor = NB_ABI_MINOR;
-	v->features = NB_FEAT_RESERVE | NB_FEAT_MIGRATE | NB_FEAT_BATCH | NB_FEAT_BENCH;
+	v->features = NB_FEAT_RESERVE | NB_FEAT_MIGRATE | NB_FEAT_BATCH | NB_FEAT_BENCH |
+		      NB_FEAT_PINNABLE | NB_FEAT_DMABUF | NB_FEAT_COMPACT | NB_FEAT_PREZERO;
 	if (NB_HAVE_HUGE_PMD)
 		v->features |= NB_FEAT_HUGE_PMD;
 	if (NB_HAVE_HUGE_PUD)
@@ -356,7 +429,7 @@ static int nb_ioctl_version(struct nb_file *nf, void *data)
 	v->nr_node_ids = nr_node_ids;
 	v->max_order = nb_param_max_order;
 	v->page_size = PAGE_SIZE;
-	v->nodes_with_pool = nb_nodes_with_memory(nb_core);
+	v->nodes_with_pool = nbc_nodes_with_memory(nb_core);
 	return 0;
 }
 
@@ -374,7 +447,7 @@ static int nb_ioctl_bench(struct nb_file *nf, void *data)
 	if (b->allocator > NB_BENCH_KERNEL || !b->iterations ||
 	    b->iterations > NB_BENCH_MAX_ITERATIONS)
 		return -EINVAL;
-	if (b->node < 0 || b->node >= NB_MAX_NODES || b->node >= nr_node_ids ||
+	if (b->node < 0 || b->node >= NBC_MAX_NODES || b->node >= nr_node_ids ||
 	    !node_online(b->node))
 		return -EINVAL;
 	if (b->order > nb_param_max_order ||
@@ -387,10 +460,10 @@ static int nb_ioctl_bench(struct nb_file *nf, void *data)
 		if (b->allocator == NB_BENCH_NUMABUDDY) {
 			nb_u64 pfn;
 
-			if (nb_buddy_alloc(nb_core, b->order, node, 0, NB_CTX_SLEEP, &pfn))
+			if (nbc_buddy_alloc(nb_core, b->order, node, 0, NB_CTX_SLEEP, &pfn))
 				fails++;
 			else
-				nb_buddy_free(nb_core, pfn, b->order);
+				nbc_buddy_free(nb_core, pfn, b->order);
 		} else {
 			struct page *p = alloc_pages_node(node, GFP_KERNEL | __GFP_THISNODE |
 							  __GFP_NOWARN | __GFP_NORETRY, b->order);
@@ -422,11 +495,71 @@ static int nb_ioctl_walk(struct nb_file *nf, void *data)
 	return nb_walk_user(w);
 }
 
+/* The reply and, kernel-only behind it, the dma-buf whose fd is reserved but not installed. */
+struct nb_export_pending {
+	struct nb_export_dmabuf e;
+	struct dma_buf *dmabuf;
+};
+
+static int nb_ioctl_export_dmabuf(struct nb_file *nf, void *data)
+{
+	struct nb_export_pending *x = data;
+
+	if (x->e.fd || !nb_is_zero(x->e.reserved, sizeof(x->e.reserved)))
+		return -EINVAL;
+	if (x->e.offset & ~PAGE_MASK)
+		return -EINVAL;
+	return nb_dmabuf_export(nf, x->e.offset, x->e.flags, &x->e.fd, &x->dmabuf);
+}
+
+static void nb_commit_export_dmabuf(struct nb_file *nf, void *data)
+{
+	struct nb_export_pending *x = data;
+
+	nb_dmabuf_install(x->e.fd, x->dmabuf);
+}
+
+static void nb_undo_export_dmabuf(struct nb_file *nf, void *data)
+{
+	struct nb_export_pending *x = data;
+
+	nb_dmabuf_discard(x->e.fd, x->dmabuf);
+}
+
+static int nb_ioctl_compact(struct nb_file *nf, void *data)
+{
+	struct nb_compact *c = data;
+	struct nbc_compact_result res;
+	unsigned int order;
+	u64 ns = 0;
+	int err;
+
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	if (c->run_phys || c->moved_bytes || c->moved_blocks || c->elapsed_ns || c->runs ||
+	    c->runs_movable || !nb_is_zero(c->reserved, sizeof(c->reserved)))
+		return -EINVAL;
+	if (c->node < 0 || c->node >= NBC_MAX_NODES || c->node >= nr_node_ids)
+		return -EINVAL;
+	order = c->order ? c->order : nbc_max_order(nb_core);
+	if (order > nbc_max_order(nb_core))
+		return -EINVAL;
+	err = nb_compact_node(nb_node_nospec(c->node), order, &res, &ns);
+	c->run_phys = res.run_pfn == ~0ULL ? ~0ULL : PFN_PHYS(res.run_pfn);
+	c->moved_bytes = res.frames_moved << PAGE_SHIFT;
+	c->moved_blocks = res.blocks_moved;
+	c->elapsed_ns = ns;
+	c->runs = res.runs;
+	c->runs_movable = res.runs_movable;
+	return err;
+}
+
 struct nb_ioctl_desc {
 	unsigned int cmd;
 	bool writes; /* takes or changes pool memory: the file must be open for writing */
 	int (*fn)(struct nb_file *nf, void *data);
 	void (*undo)(struct nb_file *nf, void *data); /* if copying the result out fails */
+	void (*commit)(struct nb_file *nf, void *data); /* once it has been copied out */
 	bool out_on_error; /* outputs are meaningful after a failure too: copy them back */
 };
 
@@ -445,6 +578,11 @@ static const struct nb_ioctl_desc nb_ioctls[] = {
 	NB_IOCTL(NB_IOC_STATS, false, nb_ioctl_stats, NULL),
 	NB_IOCTL(NB_IOC_BENCH, true, nb_ioctl_bench, NULL),
 	NB_IOCTL(NB_IOC_WALK, false, nb_ioctl_walk, NULL),
+	[_IOC_NR(NB_IOC_EXPORT_DMABUF)] = { .cmd = NB_IOC_EXPORT_DMABUF, .writes = true,
+		.fn = nb_ioctl_export_dmabuf, .undo = nb_undo_export_dmabuf,
+		.commit = nb_commit_export_dmabuf },
+	/* What moved before an error stays moved: say how much. */
+	NB_IOCTL_OUT_ON_ERROR(NB_IOC_COMPACT, true, nb_ioctl_compact),
 };
 
 union nb_ioctl_data {
@@ -457,6 +595,8 @@ union nb_ioctl_data {
 	struct nb_stats stats;
 	struct nb_bench bench;
 	struct nb_walk walk;
+	struct nb_export_pending export_dmabuf; /* ksize covers its uapi part only */
+	struct nb_compact compact;
 };
 
 /*
@@ -504,5 +644,7 @@ long nb_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 			d->undo(nf, &data);
 		return -EFAULT;
 	}
+	if (d->commit)
+		d->commit(nf, &data);
 	return 0;
 }

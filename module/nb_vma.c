@@ -7,13 +7,28 @@
 #include <linux/fs.h>
 #include <linux/mman.h>
 #include <linux/mm.h>
+#include <linux/percpu.h>
 #include <linux/sched.h>
 #include <linux/wait.h>
 
 #include "nb_internal.h"
-#include "nb_space.h"
+#include "nbc_space.h"
 #include "nb_compat.h"
 #include "nb_file.h"
+#include "nb_pin.h"
+
+/* Fault handler calls, for debugfs: per CPU, so counting costs faults no shared line. */
+static DEFINE_PER_CPU(u64, nb_faults);
+
+u64 nb_stat_faults(void)
+{
+	u64 sum = 0;
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+		sum += per_cpu(nb_faults, cpu);
+	return sum;
+}
 
 /*
  * A fault mm_core cannot serve is SIGBUS, as for tmpfs or hugetlbfs at their limits: out of
@@ -24,6 +39,76 @@ static vm_fault_t nb_errno_to_fault(int err)
 {
 	nb_count_error(err);
 	return VM_FAULT_SIGBUS;
+}
+
+/*
+ * mm_core's answer for a fault at offset: 0 with zap_lock held for read (the caller inserts
+ * the entry, then drops it), or a VM_FAULT_* code.
+ */
+static vm_fault_t nb_fault_lookup(struct vm_fault *vmf, struct nb_file *nf, u64 offset,
+				  unsigned int order, struct nbc_space_fault_result *r)
+{
+	int gen, err;
+
+	this_cpu_inc(nb_faults);
+	for (;;) {
+		gen = atomic_read(&nf->migrate_gen);
+		down_read(&nf->zap_lock);
+		err = nbc_space_fault(nf->space, offset, !!(vmf->flags & FAULT_FLAG_WRITE),
+				     raw_smp_processor_id(), order, NB_CTX_SLEEP, r);
+		if (err != -EAGAIN)
+			break;
+		up_read(&nf->zap_lock);
+		/* Migrating: sleep until that migration ends, then ask again. */
+		if (wait_event_killable(nf->migrate_wq, atomic_read(&nf->migrate_gen) != gen))
+			return VM_FAULT_SIGBUS;
+	}
+	if (err) {
+		up_read(&nf->zap_lock);
+		return nb_errno_to_fault(err);
+	}
+	return 0;
+}
+
+/*
+ * Fault-around for blocks (r.block), which are populated whole at ALLOC: after the faulting
+ * entry, the block's other pages in the same 64 KiB window (NBC_SPACE_AROUND_PAGES) are
+ * inserted too, as filemap_map_pages does for the page cache, so reading a 64 KiB block is
+ * one fault, not 16 (a reserved range's first touch pays nothing for it). Called with zap_lock still held for read, so no FREE or MIGRATE can take the frames
+ * before they are in. Bounds: the VMA (never an address outside it) and the 2 MiB the fault
+ * address lies in, whose PMD is a page table (this is a PTE fault): a neighbour across a PMD
+ * boundary could sit under a huge PMD entry, which get_locked_pte() would misread on 6.1.
+ * Both inserts leave an entry that is already there alone (6.1 and 6.12: vmf_insert_pfn's
+ * insert_pfn() returns without touching a present PTE when !mkwrite, vm_insert_page's
+ * insert_page_into_pte_locked() returns -EBUSY), and both take vma->vm_page_prot, so a
+ * read-only VMA gets read-only entries; a page mm_core holds read-only is left to its own
+ * fault in a writable VMA. Best effort: a page that fails to go in faults on its own later.
+ */
+static void nb_fault_around(struct vm_fault *vmf, struct nb_file *nf, u64 offset, bool pin)
+{
+	struct vm_area_struct *vma = vmf->vma;
+	u64 vma_off = (u64)vma->vm_pgoff << PAGE_SHIFT; /* the offset vm_start maps */
+	unsigned long lo = max(vma->vm_start, vmf->address & PMD_MASK);
+	unsigned long hi = min(vma->vm_end, (vmf->address & PMD_MASK) + PMD_SIZE);
+	struct nbc_space_around ar;
+	unsigned int i;
+
+	if (nbc_space_fault_around(nf->space, offset, vma_off + (lo - vma->vm_start),
+				   vma_off + (hi - vma->vm_start), &ar))
+		return;
+	for (i = 0; i < ar.nr_pages; i++) {
+		u64 off = ar.offset + (u64)i * PAGE_SIZE;
+		unsigned long addr = vma->vm_start + (unsigned long)(off - vma_off);
+
+		if (off == offset || ar.pfn[i] == NBC_SPACE_NO_PFN)
+			continue;
+		if (!(ar.writable & (1u << i)) && (vma->vm_flags & VM_WRITE))
+			continue;
+		if (pin)
+			vm_insert_page(vma, addr, pfn_to_page(ar.pfn[i]));
+		else
+			vmf_insert_pfn(vma, addr, ar.pfn[i]);
+	}
 }
 
 /*
@@ -38,28 +123,14 @@ static vm_fault_t nb_handle_fault(struct vm_fault *vmf, unsigned int order)
 	unsigned long size = PAGE_SIZE << order;
 	unsigned long addr = vmf->address & ~(size - 1);
 	u64 offset = ((u64)vma->vm_pgoff << PAGE_SHIFT) + (addr - vma->vm_start);
-	struct nb_space_fault_result r;
+	struct nbc_space_fault_result r;
 	vm_fault_t ret;
-	int gen, err;
 
 	if (order && (addr < vma->vm_start || addr + size > vma->vm_end || (offset & (size - 1))))
 		return VM_FAULT_FALLBACK;
-	for (;;) {
-		gen = atomic_read(&nf->migrate_gen);
-		down_read(&nf->zap_lock);
-		err = nb_space_fault(nf->space, offset, !!(vmf->flags & FAULT_FLAG_WRITE),
-				     raw_smp_processor_id(), order, NB_CTX_SLEEP, &r);
-		if (err != -EAGAIN)
-			break;
-		up_read(&nf->zap_lock);
-		/* Migrating: sleep until that migration ends, then ask again. */
-		if (wait_event_killable(nf->migrate_wq, atomic_read(&nf->migrate_gen) != gen))
-			return VM_FAULT_SIGBUS;
-	}
-	if (err) {
-		up_read(&nf->zap_lock);
-		return nb_errno_to_fault(err);
-	}
+	ret = nb_fault_lookup(vmf, nf, offset, order, &r);
+	if (ret)
+		return ret;
 	if (r.order != order) {
 		up_read(&nf->zap_lock);
 		return VM_FAULT_FALLBACK; /* only a smaller frame here: the PTE path maps it */
@@ -67,6 +138,8 @@ static vm_fault_t nb_handle_fault(struct vm_fault *vmf, unsigned int order)
 	switch (order) {
 	case 0:
 		ret = vmf_insert_pfn(vma, addr, r.pfn);
+		if (ret == VM_FAULT_NOPAGE && r.block)
+			nb_fault_around(vmf, nf, offset, false);
 		break;
 #if NB_HAVE_HUGE_PMD
 	case PMD_SHIFT - PAGE_SHIFT:
@@ -109,11 +182,11 @@ NB_DEFINE_HUGE_FAULT(nb_huge_fault, nb_handle_fault)
  *     with a close op is never merged (is_mergeable_vma), so mremap's copy_vma always makes a
  *     new VMA and calls open; the empty nb_vma_close is there for that.
  *   - mprotect calls vm_ops->mprotect before it changes any entry.
- * Windows without a 1 GiB frame behind them are left alone (nb_space_huge_align).
+ * Windows without a 1 GiB frame behind them are left alone (nbc_space_huge_align).
  */
 static bool nb_gib_window_mappable(struct nb_file *nf, u64 off)
 {
-	return nb_space_huge_align(nf->space, off, PUD_SIZE) >= PUD_SIZE;
+	return nbc_space_huge_align(nf->space, off, PUD_SIZE) >= PUD_SIZE;
 }
 
 static void nb_vma_open(struct vm_area_struct *vma)
@@ -151,6 +224,36 @@ static int nb_vma_mprotect(struct vm_area_struct *vma, unsigned long start, unsi
 }
 #endif
 
+/*
+ * A pinnable block's page (nb_pin.c): a refcounted 4 KiB entry, as for any file page, so
+ * get_user_pages can take references on it. A racing fault that mapped it first: -EBUSY.
+ */
+static vm_fault_t nb_pin_fault(struct vm_fault *vmf)
+{
+	struct vm_area_struct *vma = vmf->vma;
+	struct nb_file *nf = vma->vm_file->private_data;
+	unsigned long addr = vmf->address & PAGE_MASK;
+	u64 offset = ((u64)vma->vm_pgoff << PAGE_SHIFT) + (addr - vma->vm_start);
+	struct nbc_space_fault_result r;
+	vm_fault_t ret;
+	int err;
+
+	ret = nb_fault_lookup(vmf, nf, offset, 0, &r);
+	if (ret)
+		return ret;
+	err = vm_insert_page(vma, addr, pfn_to_page(r.pfn));
+	if ((!err || err == -EBUSY) && r.block)
+		nb_fault_around(vmf, nf, offset, true);
+	up_read(&nf->zap_lock);
+	if (!err || err == -EBUSY)
+		return VM_FAULT_NOPAGE;
+	return err == -ENOMEM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
+}
+
+static const struct vm_operations_struct nb_pin_vm_ops = {
+	.fault = nb_pin_fault,
+};
+
 static const struct vm_operations_struct nb_vm_ops = {
 	.fault = nb_fault,
 #if NB_HAVE_HUGE_PMD
@@ -168,20 +271,27 @@ int nb_mmap(struct file *file, struct vm_area_struct *vma)
 	struct nb_file *nf = file->private_data;
 	u64 offset = (u64)vma->vm_pgoff << PAGE_SHIFT;
 	u64 len = vma->vm_end - vma->vm_start;
-	struct nb_space_info info;
+	struct nbc_space_info info;
 	int err;
 
 	/* A private copy-on-write view of pool memory makes no sense. VM_MAYSHARE, not
 	 * VM_SHARED: the kernel clears VM_SHARED for MAP_SHARED mappings of read-only files. */
 	if (!(vma->vm_flags & VM_MAYSHARE))
 		return -EINVAL;
-	err = nb_space_query(nf->space, offset, &info);
+	err = nbc_space_query(nf->space, offset, &info);
 	if (err)
 		return -EINVAL;
-	if (info.state != NB_SPACE_STATE_LIVE && info.state != NB_SPACE_STATE_MIGRATING)
+	if (info.state != NBC_SPACE_STATE_LIVE && info.state != NBC_SPACE_STATE_MIGRATING)
 		return -EINVAL;
 	if (offset + len > info.offset + info.size || offset + len < offset)
 		return -EINVAL;
+	/* A VMA maps one block: pinnable blocks get page entries, VM_MIXEDMAP without VM_IO
+	 * (get_user_pages refuses VM_IO | VM_PFNMAP VMAs); others special PFN entries. */
+	if (nb_pin_is_tracked(nf, info.offset)) {
+		nb_vm_flags_set(vma, VM_MIXEDMAP | VM_DONTEXPAND | VM_DONTDUMP);
+		vma->vm_ops = &nb_pin_vm_ops;
+		return 0;
+	}
 	nb_vm_flags_set(vma, VM_PFNMAP | VM_IO | VM_DONTEXPAND | VM_DONTDUMP);
 	vma->vm_ops = &nb_vm_ops;
 	return 0;
@@ -195,7 +305,7 @@ unsigned long nb_get_unmapped_area(struct file *file, unsigned long addr, unsign
 	u64 off = (u64)pgoff << PAGE_SHIFT;
 	unsigned long align, len_align, res;
 
-	align = nb_space_huge_align(nf->space, off, len);
+	align = nbc_space_huge_align(nf->space, off, len);
 	if (align <= PAGE_SIZE || (flags & MAP_FIXED))
 		goto plain;
 	len_align = len + align;

@@ -9,7 +9,7 @@
 # freestanding build.
 #
 #   check-cxx-object.sh NM OBJDUMP FILE.o   one object as Kbuild builds it; it may also use
-#                                           other mm_core objects (nb_*, namespace nb)
+#                                           other mm_core objects (nbc_*, namespace nb)
 #   check-cxx-object.sh --core OBJ|DIR...   all of mm_core linked into one object: env and
 #                                           mem* only (DIR: every *.o in it)
 hooks='memcpy|memset|memmove|__stack_chk_fail|__ref_stack_chk_guard|__fentry__|__x86_return_thunk|__x86_indirect_thunk_[a-z0-9]+|__x86_indirect_call_thunk_[a-z0-9]+|__asan_[a-z0-9_]+'
@@ -43,5 +43,5 @@ if [ "$1" = --core ]; then
 	exit $status
 fi
 nm=$1 objdump=$2
-check "$3" "nb_[A-Za-z0-9_]+|_ZN2nb.*|_ZNK2nb.*|$hooks"
+check "$3" "nbc_[A-Za-z0-9_]+|nb_env_[a-z_]+|_ZN2nb.*|_ZNK2nb.*|$hooks"
 exit $status

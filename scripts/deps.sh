@@ -6,7 +6,7 @@
 #   demo    build + Debian's default kernel image, QEMU, busybox: `make demo`, `make fuzz`
 #   test    demo + clang and sanitizer runtimes, Google Test and Benchmark, python3-matplotlib,
 #           DKMS, the 6.12 and 6.12-rt kernels with headers: `make test`, `make test-kernels`
-#   bench   demo + Google Benchmark and python3-matplotlib: `make bench`
+#   bench   demo + Google Benchmark, python3-matplotlib, valgrind (callgrind): `make bench`
 #   dkms    build + DKMS: `make dkms-install`
 #   deb     build + debhelper, dh-dkms, lintian: `make deb`
 #   all     everything above
@@ -20,10 +20,10 @@ build=(build-essential linux-headers-amd64 libnuma-dev rsync kmod)
 # file: mkinitramfs.sh checks busybox is static; bc: run.sh's wall time; xz/zstd: Debian's
 # compressed kernels and modules.
 demo=(linux-image-amd64 qemu-system-x86 busybox-static cpio xz-utils zstd file bc)
-test=(clang llvm libclang-rt-14-dev libgtest-dev libbenchmark-dev python3 python3-matplotlib
+test=(clang llvm libclang-rt-14-dev libgtest-dev libbenchmark-dev python3 python3-matplotlib valgrind
 	dkms linux-image-6.12-amd64 linux-headers-6.12-amd64
 	linux-image-6.12-rt-amd64 linux-headers-6.12-rt-amd64 stress-ng numactl)
-bench=(libbenchmark-dev python3 python3-matplotlib stress-ng numactl)
+bench=(libbenchmark-dev python3 python3-matplotlib stress-ng numactl valgrind)
 dkms=(dkms)
 deb=(debhelper dh-dkms lintian)
 

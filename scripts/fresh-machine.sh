@@ -44,40 +44,7 @@ mkdir -p "$logs"
 commit=$(git -C "$repo" rev-parse HEAD)
 say() { echo "fresh-machine: $*"; }
 
-# debian_sources: "URI SUITE" for every enabled deb entry of this machine's apt sources whose
-# suite is Debian 12's own (bookworm, bookworm-updates, bookworm-security), from one-line
-# .list files and deb822 .sources files alike. No host name is ever written down here.
-debian_sources() {
-	local f
-	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-		[ -r "$f" ] || continue
-		# deb [opts] URI SUITE COMPONENT...
-		sed -e 's/#.*//' -e 's/\[[^]]*\]//' "$f" | awk '$1 == "deb" && NF >= 3 { print $2, $3 }'
-	done
-	for f in /etc/apt/sources.list.d/*.sources; do
-		[ -r "$f" ] || continue
-		awk '
-			function flush(  i, j, u, s) {
-				if (types ~ /(^| )deb( |$)/ && enabled !~ /^[Nn]o/) {
-					nu = split(uris, u, " "); ns = split(suites, s, " ")
-					for (i = 1; i <= nu; i++) for (j = 1; j <= ns; j++) print u[i], s[j]
-				}
-				types = uris = suites = enabled = ""
-			}
-			/^[ \t]*#/ { next }
-			/^[ \t]*$/ { flush(); next }
-			/^[ \t]/ { next }
-			{
-				key = tolower($1); sub(/:$/, "", key); $1 = ""; sub(/^ +/, "")
-				if (key == "types") types = $0
-				else if (key == "uris") uris = $0
-				else if (key == "suites") suites = $0
-				else if (key == "enabled") enabled = $0
-			}
-			END { flush() }' "$f"
-	done
-}
-sources=$(debian_sources | awk '$2 ~ /^bookworm(-updates|-security)?$/' | sort -u)
+sources=$("$repo/scripts/debian-sources.sh" | awk '$2 ~ /^bookworm(-updates|-security)?$/' | sort -u)
 mirror=$(awk '$2 == "bookworm" { print $1; exit }' <<<"$sources")
 [ -n "$mirror" ] || { echo "fresh-machine: no bookworm entry in this machine's apt sources" >&2; exit 1; }
 

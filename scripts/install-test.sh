@@ -145,8 +145,8 @@ build_example() {
 	# shellcheck disable=SC2086 # flags are words
 	check "$label-example-builds" cc -Wall -Wextra -Werror -o "$dir/example" "$dir/example.c" $flags || return 1
 	# The loader may find it through /lib, merged /usr's other name for /usr/lib.
-	lib=$(ldd "$dir/example" | awk '$1 == "libnumabuddy.so.1" { print $3 }')
-	if [ -n "$lib" ] && [ "$(realpath "$lib")" = "$(realpath "$libdir/libnumabuddy.so.1")" ]; then
+	lib=$(ldd "$dir/example" | awk '$1 == "libnumabuddy.so.2" { print $3 }')
+	if [ -n "$lib" ] && [ "$(realpath "$lib")" = "$(realpath "$libdir/libnumabuddy.so.2")" ]; then
 		pass "$label-example-links-installed-lib"
 	else
 		fail "$label-example-links-installed-lib" "$(ldd "$dir/example" | grep numabuddy)"
@@ -208,7 +208,7 @@ echo "=== packages: apt install $debdir/*.deb"
 snapshot >"$out/before-deb"
 packages >"$out/before-deb.pkgs"
 # Absolute paths: apt takes them as files, not package names.
-debs=("$(realpath "$debdir")"/{numabuddy-dkms,numabuddy-tools,libnumabuddy1,libnumabuddy-dev}_*.deb)
+debs=("$(realpath "$debdir")"/{numabuddy-dkms,numabuddy-tools,libnumabuddy2,libnumabuddy-dev}_*.deb)
 if check deb-apt-install "${apt[@]}" install "${debs[@]}" >"$out/apt-debs.log" 2>&1; then
 	sed -n '/^Setting up numabuddy-dkms/,/^Setting up\|^Processing/p' "$out/apt-debs.log"
 	dkms_built deb
@@ -226,7 +226,7 @@ fi
 t2=$(date +%s)
 
 echo "=== packages: apt purge, autoremove"
-check deb-apt-purge "${apt[@]}" purge numabuddy-dkms numabuddy-tools libnumabuddy1 libnumabuddy-dev \
+check deb-apt-purge "${apt[@]}" purge numabuddy-dkms numabuddy-tools libnumabuddy2 libnumabuddy-dev \
 	>"$out/apt-purge.log" 2>&1 || tail -n 20 "$out/apt-purge.log"
 # Everything the debs brought in goes too: also what apt would keep only because a package
 # still installed recommends or suggests it (a first run kept sudo, fakeroot, g++ that way,

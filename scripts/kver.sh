@@ -6,10 +6,22 @@
 #   trixie, trixie-bpo, trixie-bpo-rt
 #            Debian 13's kernel, and trixie-backports' newest and its PREEMPT_RT flavour:
 #            the ones the trixie root holds (scripts/trixie-root.sh writes build/trixie/kernels)
+#   --boot   the kernel the VM tests boot by default: $KVER when set, else the default above,
+#            which must then be installed in /boot
 # Debian moves the ABI number, so no version is ever written down anywhere. Without the
 # metapackage, falls back to the newest installed headers; with no headers at all it fails
 # (never uname -r: the running kernel may have no headers, and a build for it would land in
 # another build/module/KVER/ than the one the tests look in).
+if [ "${1:-}" = --boot ]; then
+	[ -z "${KVER:-}" ] || { echo "$KVER"; exit 0; }
+	v=$("$0") || exit 1
+	[ -e "/boot/vmlinuz-$v" ] || {
+		echo "kver.sh: the default kernel is $v but /boot/vmlinuz-$v is missing" >&2
+		exit 1
+	}
+	echo "$v"
+	exit 0
+fi
 case "${1:-}" in
 trixie | trixie-bpo | trixie-bpo-rt)
 	v=$(awk -v f="$1" '$1 == f { print $2 }' "$(dirname "$0")/../build/trixie/kernels" 2>/dev/null)

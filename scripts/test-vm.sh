@@ -3,18 +3,18 @@
 # and the DKMS-built module. Needs `make module userspace` first (the Makefile does that).
 # Prints every test line and closes with one summary line over all runs (scripts/summary.sh).
 #
-#   TOPOLOGIES="2node 4node cpuless"  which topologies to boot
+#   TOPOLOGIES="2node 4node cpuless"  which topologies to boot (set but empty: none)
 #   NB_EXTRA_KERNELS="6.12 6.12-rt"    Debian kernel flavours that also get a 2node
 #                                      and a big run (scripts/kver.sh names them; trixie,
 #                                      trixie-bpo and trixie-bpo-rt come from the trixie root,
 #                                      scripts/trixie-root.sh, made here on first use)
-#   NB_SKIP_{SELFTEST,BIG,FUZZ,DKMS,BENCH,EXEC}=1  skip those parts (quick local runs)
+#   NB_SKIP_{SELFTEST,BIG,POOL,FUZZ,DKMS,BENCH,EXEC}=1  skip those parts (quick local runs)
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 mkdir -p build/vm
 kver=${KVER:-$(scripts/kver.sh)} || exit 1
-topologies=${TOPOLOGIES:-2node 4node cpuless}
+topologies=${TOPOLOGIES-2node 4node cpuless}
 ko=${KO:-$root/build/module/$kver/numabuddy.ko}
 vmbin=$root/build/vm-bin
 . scripts/summary.sh
@@ -23,7 +23,7 @@ make -s -C tests/vmsuite BUILD="$vmbin" || exit 1
 
 # payload KO [SUITE]: the module, the in-VM test programs, the static CLI and library test.
 payload() {
-	local args=(--ko "$1" --suite "${2:-tests/vmsuite/smoke.sh}" --kmod brd)
+	local args=(--ko "$1" --suite "${2:-tests/vmsuite/smoke.sh}" --kmod brd --kmod null_blk --kmod vgem --kmod vivid)
 	for b in "$vmbin"/* build/userspace/nb_vm_test; do [ -x "$b" ] && args+=(--bin "$b"); done
 	[ -x build/userspace/numabuddy-static ] &&
 		args+=(--file build/userspace/numabuddy-static:/bin/numabuddy)
@@ -67,6 +67,28 @@ run_big() {
 		$(payload "$3")
 }
 [ -n "${NB_SKIP_BIG:-}" ] || run_big big-1g "$kver" "$ko"
+# MIGRATE of 1 GiB frames that stay mapped (PUD and PMD entries): an aligned GiB per pool.
+run_inplace_gib() {
+	# shellcheck disable=SC2046
+	run_vm "$1" "$2" --topology big2 --timeout 600 --log "build/vm/big2-$2.log" \
+		--append "nb_pool_mb=2200 init_on_alloc=0" $(payload "$3" tests/vmsuite/inplace.sh)
+}
+[ -n "${NB_SKIP_BIG:-}" ] || run_inplace_gib inplace-1g "$kver" "$ko"
+
+# Pools resized at run time under load (2node: migrations between the nodes), and GiB runs
+# taken on purpose at load (big) before the same resize cases.
+# run_pool LABEL KVER KO: both boots of tests/vmsuite/pool.sh.
+run_pool() {
+	# shellcheck disable=SC2046
+	run_vm "$1-2node" "$2" --topology 2node --log "build/vm/pool-2node-$2.log" \
+		$(payload "$3" tests/vmsuite/pool.sh)
+	# shellcheck disable=SC2046
+	[ -n "${NB_SKIP_BIG:-}" ] || run_vm "$1-big" "$2" --topology big --timeout 400 \
+		--log "build/vm/pool-big-$2.log" \
+		--append "nb_pool_mb=2200 nb_nodes_mask=1 nb_aligned_runs=2 init_on_alloc=0" \
+		$(payload "$3" tests/vmsuite/pool.sh)
+}
+[ -n "${NB_SKIP_POOL:-}" ] || run_pool pool "$kver" "$ko"
 
 # numabuddy exec: unmodified third-party programs (Debian's stress-ng, numactl for the paired
 # bandwidth rows) and a C++ program on pool memory, placement read from the page tables.
@@ -124,6 +146,9 @@ for flavour in ${NB_EXTRA_KERNELS-6.12 6.12-rt}; do
 			--log "build/vm/2node-$xkver.log" $(payload "build/module/$xkver/numabuddy.ko")
 		# 1 GiB mappings meet each kernel's own mprotect/mremap/split code.
 		[ -n "${NB_SKIP_BIG:-}" ] || run_big "big-1g-$flavour" "$xkver" "build/module/$xkver/numabuddy.ko"
+		[ -n "${NB_SKIP_POOL:-}" ] || run_pool "pool-$flavour" "$xkver" "build/module/$xkver/numabuddy.ko"
+		[ -n "${NB_SKIP_BIG:-}" ] ||
+			run_inplace_gib "inplace-1g-$flavour" "$xkver" "build/module/$xkver/numabuddy.ko"
 	else
 		tail -n 20 "build/module-$xkver.log"
 		echo "NB-TEST-FAIL build-$flavour see build/module-$xkver.log"
@@ -167,7 +192,7 @@ fi
 
 # A few iterations of every benchmark, so the suite never rots (make bench is the real run).
 if [ -z "${NB_SKIP_BENCH:-}" ]; then
-	counted bench-smoke scripts/bench.sh --smoke
+	counted bench-smoke scripts/bench-vm.sh --smoke
 fi
 
 summary_line

@@ -24,23 +24,9 @@ log=$top/setup.log
 mkdir -p "$top"
 say() { echo "trixie-root: $*" | tee -a "$log"; }
 
-# The URI of the machine's Debian archive: the first deb entry (one-line .list or deb822
-# .sources) whose suite is a Debian release (not -security, and no third-party repository).
-mirror=$(
-	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-		[ -r "$f" ] && sed -e 's/#.*//' -e 's/\[[^]]*\]//' "$f" | awk '$1 == "deb" { print $2, $3 }'
-	done
-	for f in /etc/apt/sources.list.d/*.sources; do
-		[ -r "$f" ] || continue
-		awk 'BEGIN { RS = ""; FS = "\n" }
-		     { u = s = ""; deb = 0
-		       for (i = 1; i <= NF; i++) {
-			if ($i ~ /^[Tt]ypes:.*(^|[ :])deb( |$)/) deb = 1
-			if ($i ~ /^URIs:/) { u = $i; sub(/^URIs:[ \t]*/, "", u); sub(/ .*/, "", u) }
-			if ($i ~ /^Suites:/) { s = $i; sub(/^Suites:[ \t]*/, "", s); sub(/ .*/, "", s) }
-		       }
-		       if (deb && u != "") print u, s }' "$f"
-	done | awk '$2 ~ /^(bullseye|bookworm|trixie|forky|sid|oldstable|stable|testing|unstable)(-updates)?$/ {
+# The URI of the machine's Debian archive: the first deb entry whose suite is a Debian release
+# (not -security, and no third-party repository).
+mirror=$("$repo/scripts/debian-sources.sh" | awk '$2 ~ /^(bullseye|bookworm|trixie|forky|sid|oldstable|stable|testing|unstable)(-updates)?$/ {
 		print $1; exit }')
 [ -n "$mirror" ] || { echo "trixie-root: no Debian archive in this machine's apt sources" >&2; exit 1; }
 

@@ -22,7 +22,9 @@
 #include <linux/types.h>
 
 #define NB_ABI_MAJOR 1
-#define NB_ABI_MINOR 1 /* 1: nb_walk.cache */
+#define NB_ABI_MINOR 4 /* 1: nb_walk.cache; 2: NB_ALLOC_PINNABLE, NB_IOC_EXPORT_DMABUF,
+			  * nb_query.mapping, nb_stats.inflight_bytes/fd_inflight_bytes;
+			  * 3: NB_IOC_COMPACT, nb_stats.compact_*; 4: nb_stats.zeroed_bytes */
 #define NB_DEVICE_PATH "/dev/numabuddy"
 #define NB_IOC_MAGIC 0xB9
 
@@ -33,6 +35,10 @@
 #define NB_FEAT_MIGRATE (1ULL << 3)
 #define NB_FEAT_BATCH (1ULL << 4)
 #define NB_FEAT_BENCH (1ULL << 5)
+#define NB_FEAT_PINNABLE (1ULL << 6) /* NB_ALLOC_PINNABLE (ABI 1.2) */
+#define NB_FEAT_DMABUF (1ULL << 7)   /* NB_IOC_EXPORT_DMABUF (ABI 1.2) */
+#define NB_FEAT_COMPACT (1ULL << 8)  /* NB_IOC_COMPACT, compaction on CONTIG failure (ABI 1.3) */
+#define NB_FEAT_PREZERO (1ULL << 9)  /* background zeroing of free blocks, nb_stats.zeroed_bytes (ABI 1.4) */
 
 /**
  * struct nb_version - NB_IOC_VERSION: what this module speaks.
@@ -62,8 +68,9 @@ struct nb_version {
 #define NB_POLICY_LOCAL 0      /* node of the calling CPU, falling back by distance */
 #define NB_POLICY_PREFERRED 1  /* @node first, falling back by distance */
 #define NB_POLICY_BIND 2       /* only nodes in @nodemask (or @node if nodemask is 0) */
-#define NB_POLICY_INTERLEAVE 3 /* frames round robin over @nodemask, on across the file's
-				* allocations (numactl: across a task's) */
+#define NB_POLICY_INTERLEAVE 3 /* frames round robin over @nodemask (every node with a pool
+				* if it is 0), on across the file's allocations (numactl:
+				* across a task's) */
 
 /* nb_alloc.flags */
 #define NB_ALLOC_CONTIG (1U << 0)   /* one physically contiguous range */
@@ -74,7 +81,32 @@ struct nb_version {
                                     * (a MIGRATE or FREE of the range racing it: RESERVE
                                     * still succeeds, populating stops there) */
 #define NB_ALLOC_NOZERO (1U << 5)   /* reserved for CAP_SYS_ADMIN; others get -EPERM */
-#define NB_ALLOC_FLAGS_ALL 0x3fU
+#define NB_ALLOC_PINNABLE (1U << 6) /* ALLOC only (RESERVE: -EINVAL), ABI 1.2: I/O-capable */
+#define NB_ALLOC_FLAGS_ALL 0x7fU
+
+/*
+ * Pinnable blocks (NB_ALLOC_PINNABLE, when NB_IOC_VERSION reports NB_FEAT_PINNABLE).
+ *
+ * An ordinary block is mapped without page references (VM_PFNMAP, special entries): the
+ * kernel's page-reference paths refuse it with EFAULT (O_DIRECT, io_uring fixed buffers,
+ * vmsplice, process_vm_readv, RDMA/VFIO registration), so FREE and MIGRATE can always hand
+ * its frames to someone else at once. A pinnable block is mapped with real references
+ * (VM_MIXEDMAP, one refcounted 4 KiB entry per page, whatever its frames' size: huge
+ * entries cannot carry references safely on 6.1/6.12), so those paths work on it and
+ * move_pages' query reports its node. The price:
+ *   - NB_IOC_FREE zaps every mapping, then looks at the frames' references. None left: the
+ *     frames go back at once, as for any block. Some left (an O_DIRECT read in flight, an
+ *     io_uring registered buffer, a pipe holding vmspliced pages): FREE still returns 0,
+ *     the block's offset is dead at once, but its frames stay "in flight": nobody gets them,
+ *     they count in this file's quota and fd_bytes, and in nb_stats.inflight_bytes and
+ *     fd_inflight_bytes and debugfs' counters, until the last reference drops; they go back
+ *     to the pool within about 10 ms of that. Closing the file defers the same way (the
+ *     module then stays loaded until they are back).
+ *   - NB_IOC_MIGRATE returns -EBUSY while any frame of the block is referenced beyond its
+ *     mappings (which MIGRATE zaps first, as always); otherwise it moves the block.
+ *   - Mappings are 4 KiB entries (nb_query.mapping = NB_MAPPING_PAGES). On 6.1, io_uring
+ *     refuses every file-backed buffer (EOPNOTSUPP), pool memory included: 6.4+ only.
+ */
 
 /**
  * struct nb_alloc - NB_IOC_ALLOC and NB_IOC_RESERVE.
@@ -107,7 +139,8 @@ struct nb_alloc {
 /**
  * struct nb_free - NB_IOC_FREE.
  * @offset: in: the block's offset from NB_IOC_ALLOC/RESERVE. Every mapping of it is zapped
- *          first: a later access through an old mapping gets SIGBUS.
+ *          first: a later access through an old mapping gets SIGBUS. A pinnable block's
+ *          frames may stay in flight after that (see "Pinnable blocks").
  * @reserved: zero.
  */
 struct nb_free {
@@ -149,6 +182,8 @@ struct nb_alloc_batch {
  * @mapped_1g: out: bytes currently mapped by 1 GiB entries.
  * @phys_addr: out: physical address of the first frame, CAP_SYS_ADMIN only (else 0).
  * @node_bytes: out: bytes populated per node, nodes 0..15.
+ * @mapping: out: NB_MAPPING_* of the block's mappings (ABI 1.2; older modules leave 0).
+ * @pad2: zero.
  * @reserved: zero.
  */
 struct nb_query {
@@ -164,8 +199,14 @@ struct nb_query {
 	__u64 mapped_1g;
 	__u64 phys_addr;
 	__u64 node_bytes[16];
-	__u64 reserved[4];
+	__u32 mapping;
+	__u32 pad2;
+	__u64 reserved[3];
 };
+
+/* nb_query.mapping */
+#define NB_MAPPING_PFN 0   /* no page references (VM_PFNMAP): page-reference paths get EFAULT */
+#define NB_MAPPING_PAGES 1 /* refcounted 4 KiB pages (VM_MIXEDMAP): NB_ALLOC_PINNABLE */
 
 /**
  * struct nb_migrate - NB_IOC_MIGRATE: move a block's frames to another node, contents kept.
@@ -205,6 +246,18 @@ struct nb_migrate {
  * @migrate_out: out.
  * @fd_bytes: out: bytes this file description holds on the node.
  * @fd_quota_bytes: out: this file's limit on the node.
+ * @inflight_bytes: out: bytes of freed pinnable blocks on the node, every file's (closed
+ *	ones too), still referenced by the kernel and so not yet back in the pool (ABI 1.2).
+ * @fd_inflight_bytes: out: the part of @inflight_bytes this file freed (also in @fd_bytes).
+ * @compactions: out: compactions of the node that found no free block of their order
+ *	already (NB_IOC_COMPACT, debugfs, and those a failed NB_ALLOC_CONTIG ran), every file's
+ *	(ABI 1.3).
+ * @compact_failures: out: of those, the ones that made no free block (nb_compact).
+ * @compact_moved_bytes: out: bytes they copied.
+ * @compact_ns: out: time they took.
+ * @zeroed_bytes: out: of @free_bytes, the bytes the background zeroer has cleared since they
+ *	were last freed (module parameter prezero_mb_s): an ALLOC or first touch served from
+ *	them skips its memset (ABI 1.4).
  * @reserved: zero.
  */
 struct nb_stats {
@@ -225,7 +278,14 @@ struct nb_stats {
 	__u64 migrate_out;
 	__u64 fd_bytes;
 	__u64 fd_quota_bytes;
-	__u64 reserved[4];
+	__u64 inflight_bytes;
+	__u64 fd_inflight_bytes;
+	__u64 compactions;
+	__u64 compact_failures;
+	__u64 compact_moved_bytes;
+	__u64 compact_ns;
+	__u64 zeroed_bytes;
+	__u64 reserved[1];
 };
 
 #define NB_BENCH_NUMABUDDY 0
@@ -254,6 +314,40 @@ struct nb_bench {
 };
 
 /* nb_walk.level */
+/**
+ * struct nb_compact - NB_IOC_COMPACT (CAP_SYS_ADMIN, ABI 1.3): make a free physically
+ * contiguous block of 2^@order pages on @node by moving the frames of every file's blocks
+ * and reserved ranges out of one aligned run of that size.
+ * @node: in: a node with a pool; else -EINVAL.
+ * @order: in: 1..max_order (NB_IOC_VERSION); 0 means max_order.
+ * @run_phys: out: physical address of the run made free; ~0 when a free block of @order
+ *	existed already and nothing moved.
+ * @moved_bytes: out: bytes copied (also after an error: what moved stays moved).
+ * @moved_blocks: out: blocks (or contiguous ranges, or demand-paged frames) relocated.
+ * @elapsed_ns: out.
+ * @runs: out: aligned runs of 2^@order pages on the node.
+ * @runs_movable: out: of those, runs whose every allocated frame can move.
+ * @reserved: zero.
+ *
+ * Moving a range works as NB_IOC_MIGRATE to the same node: its mappings are zapped, faults on
+ * it wait until it is copied, FREE or MIGRATE of it meanwhile get -EBUSY. Unmovable: pinnable
+ * blocks (NB_ALLOC_PINNABLE, dma-buf exports), page-table pages, the module's own memory; a
+ * run holding one is never chosen. Errors: -EPERM without CAP_SYS_ADMIN; -EBUSY every run
+ * holds an unmovable frame; -EAGAIN the run's frames changed while it was emptied (retry);
+ * -ENOMEM no room on the node outside the run; -EINTR a fatal signal.
+ */
+struct nb_compact {
+	__s32 node;
+	__u32 order;
+	__u64 run_phys;
+	__u64 moved_bytes;
+	__u64 moved_blocks;
+	__u64 elapsed_ns;
+	__u32 runs;
+	__u32 runs_movable;
+	__u64 reserved[2];
+};
+
 #define NB_WALK_NONE 0 /* nothing mapped at the address */
 #define NB_WALK_PTE 1  /* 4 KiB entry */
 #define NB_WALK_PMD 2  /* 2 MiB entry */
@@ -292,6 +386,30 @@ struct nb_walk {
 	__u64 reserved[2];
 };
 
+/**
+ * struct nb_export_dmabuf - NB_IOC_EXPORT_DMABUF: a dma-buf of a pinnable block, for drivers
+ * that import dma-bufs (DRM PRIME, V4L2 V4L2_MEMORY_DMABUF, RDMA).
+ * @offset: in: a live NB_ALLOC_PINNABLE block of this file; any other offset: -EINVAL
+ *	(-ENOENT or -EBUSY if a FREE or MIGRATE of it is under way).
+ * @flags: in: O_CLOEXEC and O_RDWR or O_RDONLY, as open(2) spells them; else -EINVAL.
+ * @fd: out: the dma-buf's file descriptor. It is installed only after the reply was written:
+ *	a struct the kernel cannot write back gets -EFAULT and no new descriptor.
+ * @reserved: zero.
+ *
+ * The dma-buf holds a reference on every page of the block until its last user releases it:
+ * FREE of the block, or close of this file, meanwhile succeeds and leaves the frames in
+ * flight (see "Pinnable blocks"); MIGRATE gets -EBUSY. Its importers get one sg table entry
+ * per physically contiguous run (at most 1 GiB, or the device's segment limit); mmap of the
+ * dma-buf maps the same pages; vmap, begin/end_cpu_access are supported. Its name (fdinfo,
+ * /sys/kernel/debug/dma_buf/bufinfo) is "numabuddy-node<N>", N the node of the first frame.
+ */
+struct nb_export_dmabuf {
+	__u64 offset;
+	__u32 flags;
+	__s32 fd;
+	__u64 reserved[2];
+};
+
 #define NB_IOC_VERSION _IOWR(NB_IOC_MAGIC, 0x00, struct nb_version)
 #define NB_IOC_ALLOC _IOWR(NB_IOC_MAGIC, 0x01, struct nb_alloc)
 #define NB_IOC_FREE _IOWR(NB_IOC_MAGIC, 0x02, struct nb_free)
@@ -302,5 +420,7 @@ struct nb_walk {
 #define NB_IOC_STATS _IOWR(NB_IOC_MAGIC, 0x07, struct nb_stats)
 #define NB_IOC_BENCH _IOWR(NB_IOC_MAGIC, 0x08, struct nb_bench)
 #define NB_IOC_WALK _IOWR(NB_IOC_MAGIC, 0x09, struct nb_walk)
+#define NB_IOC_EXPORT_DMABUF _IOWR(NB_IOC_MAGIC, 0x0a, struct nb_export_dmabuf)
+#define NB_IOC_COMPACT _IOWR(NB_IOC_MAGIC, 0x0b, struct nb_compact)
 
 #endif /* _UAPI_LINUX_NUMABUDDY_H */

@@ -41,8 +41,8 @@ protected:
 		Tag(pfn);
 	}
 
-	nb_policy RandomPolicy(unsigned nodes) {
-		nb_policy p{};
+	nbc_policy RandomPolicy(unsigned nodes) {
+		nbc_policy p{};
 		p.mode = static_cast<nb_u32>(rng_() % 4);
 		p.node = static_cast<int>(rng_() % (nodes + 1)) - 1;
 		p.nodemask = rng_() & ((1ull << nodes) - 1);
@@ -57,18 +57,18 @@ protected:
 	 * INTERLEAVE's turn (a fresh policy's first turn: the mask's lowest node with memory), each
 	 * the nearest node with memory to it; BIND the nearest allowed node to the CPU's.
 	 */
-	int StartNode(const nb_policy &p, unsigned cpu) {
+	int StartNode(const nbc_policy &p, unsigned cpu) {
 		nb_u64 mem = 0;
-		for (const nb_region &r : sim::Current().regions)
+		for (const nbc_region &r : sim::Current().regions)
 			mem |= 1ull << r.node;
 		int local = nb_env_cpu_node(cpu);
 		int from = local >= 0 ? local : __builtin_ctzll(mem);
 		nb_u64 allowed = mem;
-		if (p.mode == NB_POLICY_PREFERRED && p.node >= 0)
+		if (p.mode == NBC_POLICY_PREFERRED && p.node >= 0)
 			from = p.node;
-		else if (p.mode == NB_POLICY_BIND)
+		else if (p.mode == NBC_POLICY_BIND)
 			allowed &= p.nodemask;
-		else if (p.mode == NB_POLICY_INTERLEAVE && (p.nodemask & mem))
+		else if (p.mode == NBC_POLICY_INTERLEAVE && (p.nodemask & mem))
 			from = __builtin_ctzll(p.nodemask & mem);
 		int best = -1, best_d = 1 << 30;
 		for (unsigned n = 0; n < this->Nodes(); n++) {
@@ -103,18 +103,20 @@ protected:
 			if (r < 45 || out_.empty()) {
 				unsigned order = rng_() % 4 == 0 ? static_cast<unsigned>(rng_() % 11)
 								  : static_cast<unsigned>(rng_() % 4);
-				nb_policy pol = RandomPolicy(nodes);
-				unsigned flags = (rng_() % 4 == 0 ? NB_AF_NOCACHE : 0) |
-						 (rng_() % 16 == 0 ? NB_AF_LOW4G : 0);
+				nbc_policy pol = RandomPolicy(nodes);
+				unsigned flags = (rng_() % 4 == 0 ? NBC_AF_NOCACHE : 0) |
+						 (rng_() % 16 == 0 ? NBC_AF_LOW4G : 0);
+				/* An atomic caller drains only its own CPU's caches before -ENOMEM. */
+				nb_ctx ctx = rng_() % 2 ? NB_CTX_SLEEP : NB_CTX_ATOMIC;
 				nb_u64 pfn;
 				int node;
-				int rc = nb_alloc(this->core, order, &pol, flags, NB_CTX_ATOMIC, &pfn, &node);
+				int rc = nbc_alloc(this->core, order, &pol, flags, ctx, &pfn, &node);
 				if (rc == 0) {
-					if (pol.mode == NB_POLICY_BIND) {
+					if (pol.mode == NBC_POLICY_BIND) {
 						ASSERT_TRUE((pol.nodemask >> node) & 1);
 					}
-					if (flags & NB_AF_LOW4G) {
-						ASSERT_LE(pfn + (1ull << order), NB_LOW_LIMIT_PFN);
+					if (flags & NBC_AF_LOW4G) {
+						ASSERT_LE(pfn + (1ull << order), NBC_LOW_LIMIT_PFN);
 					} else if (int start = StartNode(pol, cpu); node != start) {
 						/* Elsewhere only when the policy's first node had no room. */
 						ASSERT_LT(this->Stats(start).largest_free_order, static_cast<int>(order))
@@ -125,11 +127,11 @@ protected:
 					Add(pfn, {1ull << order, static_cast<int>(order), node});
 				} else {
 					ASSERT_EQ(-NB_ENOMEM, rc);
-					if (!(flags & NB_AF_LOW4G)) {
+					if (!(flags & NBC_AF_LOW4G) && ctx == NB_CTX_SLEEP) {
 						/* Nothing that fits anywhere the policy allows. */
-						nb_pcp_drain(this->core);
+						nbc_pcp_drain(this->core);
 						for (unsigned n = 0; n < nodes; n++) {
-							if (pol.mode == NB_POLICY_BIND && !((pol.nodemask >> n) & 1))
+							if (pol.mode == NBC_POLICY_BIND && !((pol.nodemask >> n) & 1))
 								continue;
 							ASSERT_LT(this->Stats(static_cast<int>(n)).largest_free_order,
 								  static_cast<int>(order));
@@ -140,9 +142,9 @@ protected:
 				nb_u64 nr = 1 + rng_() % 100;
 				nb_u64 pfn;
 				int node;
-				nb_policy pol = RandomPolicy(nodes);
-				if (nb_alloc_contig(this->core, nr, &pol, 0, NB_CTX_SLEEP, &pfn, &node) == 0) {
-					if (pol.mode == NB_POLICY_BIND) {
+				nbc_policy pol = RandomPolicy(nodes);
+				if (nbc_alloc_contig(this->core, nr, &pol, 0, NB_CTX_SLEEP, &pfn, &node) == 0) {
+					if (pol.mode == NBC_POLICY_BIND) {
 						ASSERT_TRUE((pol.nodemask >> node) & 1);
 					}
 					Add(pfn, {nr, -1, node});
@@ -155,8 +157,8 @@ protected:
 				nb_u64 np;
 				Out o = it->second;
 				nb_u64 pfn = it->first;
-				int rc = nb_buddy_migrate(this->core, pfn, static_cast<unsigned>(o.order), o.node,
-							  to, NB_CTX_SLEEP, &np);
+				int rc = nbc_buddy_migrate(this->core, pfn, static_cast<unsigned>(o.order), o.node,
+							   to, NB_CTX_SLEEP, &np);
 				if (rc == 0) {
 					out_.erase(it);
 					ASSERT_TRUE(*static_cast<nb_u64 *>(sim::FrameAddr(np)) == ~pfn);
@@ -171,23 +173,23 @@ protected:
 				Out o = it->second;
 				ASSERT_TRUE(Tagged(pfn)) << "someone else wrote into our block";
 				if (o.order >= 0 && rng_() % 2) {
-					ASSERT_EQ(0, nb_buddy_free(this->core, pfn, static_cast<unsigned>(o.order)));
+					ASSERT_EQ(0, nbc_buddy_free(this->core, pfn, static_cast<unsigned>(o.order)));
 				} else {
-					ASSERT_EQ(0, nb_free_range(this->core, pfn, o.frames));
+					ASSERT_EQ(0, nbc_free_range(this->core, pfn, o.frames));
 				}
 				out_.erase(it);
 				if (rng_() % 8 == 0) { /* a double free changes nothing */
-					ASSERT_EQ(-NB_EINVAL, nb_free_range(this->core, pfn, o.frames));
+					ASSERT_EQ(-NB_EINVAL, nbc_free_range(this->core, pfn, o.frames));
 				}
 			}
 			if (i % 64 == 0) {
 				CheckAccounting();
-				ASSERT_EQ(0, nb_check(this->core));
+				ASSERT_EQ(0, nbc_check(this->core));
 			}
 		}
 		CheckAccounting();
 		for (auto &e : out_)
-			ASSERT_EQ(0, nb_free_range(this->core, e.first, e.second.frames));
+			ASSERT_EQ(0, nbc_free_range(this->core, e.first, e.second.frames));
 		out_.clear();
 		this->ExpectPristine();
 	}

@@ -22,7 +22,7 @@ constexpr nb_u64 k1G = 1ull << 30;
 constexpr nb_u64 kRW = PAGE_PRESENT | PAGE_WRITABLE;
 
 struct CountingAlloc {
-	nb_core *core = nullptr;
+	nbc_core *core = nullptr;
 	std::set<nb_u64> live;
 	unsigned long allocs = 0, frees = 0;
 	long fail_after = -1; /* allocations left before -ENOMEM; -1: never fail */
@@ -33,7 +33,7 @@ struct CountingAlloc {
 			return -NB_ENOMEM;
 		if (a->fail_after > 0)
 			a->fail_after--;
-		int rc = nb_alloc(a->core, 0, nullptr, 0, NB_CTX_ATOMIC, pfn, nullptr);
+		int rc = nbc_alloc(a->core, 0, nullptr, 0, NB_CTX_ATOMIC, pfn, nullptr);
 		if (rc == 0) {
 			EXPECT_TRUE(a->live.insert(*pfn).second);
 			a->allocs++;
@@ -44,7 +44,7 @@ struct CountingAlloc {
 		CountingAlloc *a = static_cast<CountingAlloc *>(arg);
 		EXPECT_EQ(1u, a->live.erase(pfn)) << "freeing a page the table does not own";
 		a->frees++;
-		EXPECT_EQ(0, nb_buddy_free(a->core, pfn, 0));
+		EXPECT_EQ(0, nbc_buddy_free(a->core, pfn, 0));
 	}
 };
 
@@ -307,6 +307,60 @@ TEST_F(PagingTest, OutOfTablePagesChangesNothing) {
 	EXPECT_EQ(-NB_ENOMEM, pt.MapRange(k1G - 4 * k4K, 100, 8, kRW)); /* crosses into a new L3 */
 	EXPECT_TRUE(pt.IsEmpty(0, PageTable::kVirtLimit));
 	alloc.fail_after = -1;
+}
+
+/* The fault path's one descent: where the walk met an empty entry says how much around the
+ * address is empty, and MapIfEmpty refuses any overlap in the same descent that installs. */
+TEST_F(PagingTest, ProbeSaysHowMuchIsEmpty) {
+	unsigned empty = 99;
+	EXPECT_EQ(-NB_ENOENT, pt.Probe(5 * k1G, nullptr, &empty));
+	EXPECT_EQ(4u, empty) << "an empty root entry: 512 GiB around it are empty";
+	ASSERT_EQ(0, pt.Map(5 * k1G + 3 * k2M + 7 * k4K, 11, kRW, 0));
+	EXPECT_EQ(-NB_ENOENT, pt.Probe(5 * k1G + 9 * k2M, nullptr, &empty));
+	EXPECT_EQ(2u, empty) << "another 2 MiB of the same GiB";
+	EXPECT_EQ(-NB_ENOENT, pt.Probe(5 * k1G + 3 * k2M, nullptr, &empty));
+	EXPECT_EQ(1u, empty) << "the same 2 MiB: only the 4 KiB is known empty";
+	EXPECT_EQ(-NB_ENOENT, pt.Probe(7 * k1G, nullptr, &empty));
+	EXPECT_EQ(3u, empty);
+	PageTable::Leaf l{};
+	EXPECT_EQ(0, pt.Probe(5 * k1G + 3 * k2M + 7 * k4K, &l, &empty));
+	EXPECT_EQ(0u, empty);
+	EXPECT_EQ(11u, l.pfn);
+	EXPECT_EQ(5 * k1G + 3 * k2M + 7 * k4K, l.virt);
+	ASSERT_EQ(0, pt.Map(k2M, 512, kRW, 9));
+	EXPECT_EQ(0, pt.Probe(k2M + 5 * k4K, &l, &empty));
+	EXPECT_EQ(k2M, l.virt);
+	EXPECT_EQ(9u, l.order);
+}
+
+TEST_F(PagingTest, MapIfEmptyRefusesAnyOverlap) {
+	PageTable::Leaf l{};
+	ASSERT_EQ(0, pt.MapIfEmpty(3 * k2M + 5 * k4K, 77, kRW, 0, &l));
+	EXPECT_EQ(3 * k2M + 5 * k4K, l.virt);
+	EXPECT_EQ(77u, l.pfn);
+	EXPECT_EQ(0u, l.order);
+	EXPECT_EQ(77u, Get(3 * k2M + 5 * k4K).pfn);
+	unsigned long tables = pt.table_pages();
+	EXPECT_EQ(-NB_EEXIST, pt.MapIfEmpty(3 * k2M + 5 * k4K, 78, kRW, 0, &l)) << "the same page";
+	EXPECT_EQ(-NB_EEXIST, pt.MapIfEmpty(3 * k2M, 1024, kRW, 9, &l)) << "its 2 MiB chunk";
+	EXPECT_EQ(-NB_EEXIST, pt.MapIfEmpty(0, 1u << 18, kRW, 18, &l)) << "its 1 GiB chunk";
+	EXPECT_EQ(tables, pt.table_pages());
+	ASSERT_EQ(0, pt.MapIfEmpty(k1G + k2M, 2048, kRW, 9, &l));
+	EXPECT_EQ(PAGE_HUGE_2MB | kRW, l.flags);
+	EXPECT_EQ(-NB_EEXIST, pt.MapIfEmpty(k1G + k2M + 9 * k4K, 5, kRW, 0, &l)) << "under a 2 MiB leaf";
+	EXPECT_EQ(-NB_EINVAL, pt.MapIfEmpty(k1G + 4 * k2M + k4K, 4096, kRW, 9, &l)) << "unaligned";
+	EXPECT_EQ(-NB_EINVAL, pt.MapIfEmpty(k1G + 4 * k2M, 4097, kRW, 9, &l)) << "unaligned frame";
+	EXPECT_EQ(-NB_EINVAL, pt.MapIfEmpty(k1G + 4 * k2M, 4096, kRW, 3, &l)) << "not a leaf order";
+	EXPECT_EQ(2u, pt.leaves(0) + pt.leaves(9));
+
+	/* out of table pages halfway down: the tables this call made are freed again */
+	tables = pt.table_pages();
+	alloc.fail_after = 2;
+	EXPECT_EQ(-NB_ENOMEM, pt.MapIfEmpty(3ull << 39, 1, kRW, 0, &l));
+	EXPECT_EQ(tables, pt.table_pages());
+	EXPECT_EQ(-NB_ENOENT, pt.Lookup(3ull << 39, &l));
+	alloc.fail_after = -1;
+	EXPECT_EQ(2u, pt.leaves(0) + pt.leaves(9));
 }
 
 TEST_F(PagingTest, TeardownFreesEveryTablePage) {

@@ -19,18 +19,18 @@ TEST_F(PcpTest, RefillIsBatchedAndFreeParks)
 {
 	Start(OneNode::Make(), 0, 8);
 	nb_u64 pfn;
-	ASSERT_EQ(0, nb_alloc(core, 0, nullptr, 0, NB_CTX_ATOMIC, &pfn, nullptr));
+	ASSERT_EQ(0, nbc_alloc(core, 0, nullptr, 0, NB_CTX_ATOMIC, &pfn, nullptr));
 	NodeStats s = Stats(0);
 	EXPECT_EQ(7u, s.pcp_frames);
 	EXPECT_EQ(initial_[0].free_frames - 8, s.free_frames);
-	EXPECT_EQ(0, nb_buddy_free(core, pfn, 0));
+	EXPECT_EQ(0, nbc_buddy_free(core, pfn, 0));
 	EXPECT_EQ(8u, Stats(0).pcp_frames);
-	nb_pcp_drain(core);
+	nbc_pcp_drain(core);
 	EXPECT_EQ(0u, Stats(0).pcp_frames);
 	/* NOCACHE never touches the cache. */
-	ASSERT_EQ(0, nb_alloc(core, 0, nullptr, NB_AF_NOCACHE, NB_CTX_ATOMIC, &pfn, nullptr));
+	ASSERT_EQ(0, nbc_alloc(core, 0, nullptr, NBC_AF_NOCACHE, NB_CTX_ATOMIC, &pfn, nullptr));
 	EXPECT_EQ(0u, Stats(0).pcp_frames);
-	EXPECT_EQ(0, nb_buddy_free(core, pfn, 0)); /* frees do go through it */
+	EXPECT_EQ(0, nbc_buddy_free(core, pfn, 0)); /* frees do go through it */
 	EXPECT_EQ(1u, Stats(0).pcp_frames);
 	ExpectPristine();
 }
@@ -40,11 +40,11 @@ TEST_F(PcpTest, CachedOrdersAreZeroToThreeAndNine)
 	Start(OneNode::Make());
 	for (unsigned k = 0; k <= 10; k++) {
 		nb_u64 pfn;
-		ASSERT_EQ(0, nb_alloc(core, k, nullptr, 0, NB_CTX_ATOMIC, &pfn, nullptr));
-		ASSERT_EQ(0, nb_buddy_free(core, pfn, k));
+		ASSERT_EQ(0, nbc_alloc(core, k, nullptr, 0, NB_CTX_ATOMIC, &pfn, nullptr));
+		ASSERT_EQ(0, nbc_buddy_free(core, pfn, k));
 		bool cached = k <= 3 || k == 9;
 		EXPECT_EQ(cached, Stats(0).pcp_frames != 0) << "order " << k;
-		nb_pcp_drain(core);
+		nbc_pcp_drain(core);
 	}
 	ExpectPristine();
 }
@@ -54,9 +54,9 @@ TEST_F(PcpTest, HighMarkBoundsParkedFrames)
 	Start(OneNode::Make(), 0, 16);
 	std::vector<nb_u64> got(1000);
 	for (nb_u64 &p : got)
-		ASSERT_EQ(0, nb_alloc(core, 0, nullptr, NB_AF_NOCACHE, NB_CTX_ATOMIC, &p, nullptr));
+		ASSERT_EQ(0, nbc_alloc(core, 0, nullptr, NBC_AF_NOCACHE, NB_CTX_ATOMIC, &p, nullptr));
 	for (nb_u64 p : got) {
-		ASSERT_EQ(0, nb_buddy_free(core, p, 0));
+		ASSERT_EQ(0, nbc_buddy_free(core, p, 0));
 		ASSERT_LT(Stats(0).pcp_frames, 64u); /* high = 4 x batch */
 	}
 	ExpectPristine();
@@ -70,23 +70,44 @@ TEST_F(PcpTest, LargeRequestDrainsOtherCpusCaches)
 	Start(t);
 	sim::SetCpu(0);
 	nb_u64 pfn;
-	ASSERT_EQ(0, nb_alloc(core, 0, nullptr, 0, NB_CTX_ATOMIC, &pfn, nullptr));
-	ASSERT_EQ(0, nb_buddy_free(core, pfn, 0));
+	ASSERT_EQ(0, nbc_alloc(core, 0, nullptr, 0, NB_CTX_ATOMIC, &pfn, nullptr));
+	ASSERT_EQ(0, nbc_buddy_free(core, pfn, 0));
 	EXPECT_EQ(31u, Stats(0).pcp_frames);
 	sim::SetCpu(1);
-	ASSERT_EQ(0, nb_alloc(core, 6, nullptr, 0, NB_CTX_ATOMIC, &pfn, nullptr));
+	/* An atomic request may not visit CPU 0 (that sleeps in the kernel): no order 6. */
+	EXPECT_EQ(-NB_ENOMEM, nbc_alloc(core, 6, nullptr, 0, NB_CTX_ATOMIC, &pfn, nullptr));
+	EXPECT_EQ(31u, Stats(0).pcp_frames);
+	ASSERT_EQ(0, nbc_alloc(core, 6, nullptr, 0, NB_CTX_SLEEP, &pfn, nullptr));
 	EXPECT_EQ(0u, Stats(0).pcp_frames);
-	ASSERT_EQ(0, nb_buddy_free(core, pfn, 6));
+	ASSERT_EQ(0, nbc_buddy_free(core, pfn, 6));
 	/* A node running short drains too: CPU 1 parks order-0 frames, CPU 0 takes all 64. */
-	ASSERT_EQ(0, nb_alloc(core, 0, nullptr, 0, NB_CTX_ATOMIC, &pfn, nullptr));
-	ASSERT_EQ(0, nb_buddy_free(core, pfn, 0));
+	ASSERT_EQ(0, nbc_alloc(core, 0, nullptr, 0, NB_CTX_ATOMIC, &pfn, nullptr));
+	ASSERT_EQ(0, nbc_buddy_free(core, pfn, 0));
 	sim::SetCpu(0);
 	std::vector<nb_u64> got;
-	while (nb_alloc(core, 0, nullptr, 0, NB_CTX_ATOMIC, &pfn, nullptr) == 0)
+	while (nbc_alloc(core, 0, nullptr, 0, NB_CTX_SLEEP, &pfn, nullptr) == 0)
 		got.push_back(pfn);
 	EXPECT_EQ(64u, got.size());
 	for (nb_u64 p : got)
-		ASSERT_EQ(0, nb_buddy_free(core, p, 0));
+		ASSERT_EQ(0, nbc_buddy_free(core, p, 0));
+	ExpectPristine();
+}
+
+TEST_F(PcpTest, AtomicRequestDrainsItsOwnCpu)
+{
+	sim::Topology t;
+	t.cpus_per_node = 2;
+	t.regions = {Region(kHigh, 64, 0)};
+	Start(t);
+	sim::SetCpu(1);
+	nb_u64 pfn;
+	ASSERT_EQ(0, nbc_alloc(core, 0, nullptr, 0, NB_CTX_ATOMIC, &pfn, nullptr));
+	ASSERT_EQ(0, nbc_buddy_free(core, pfn, 0));
+	EXPECT_EQ(31u, Stats(0).pcp_frames);
+	/* Its own CPU's cache is reachable without sleeping: the order 6 forms again. */
+	ASSERT_EQ(0, nbc_alloc(core, 6, nullptr, 0, NB_CTX_ATOMIC, &pfn, nullptr));
+	EXPECT_EQ(0u, Stats(0).pcp_frames);
+	ASSERT_EQ(0, nbc_buddy_free(core, pfn, 6));
 	ExpectPristine();
 }
 
@@ -94,36 +115,16 @@ TEST_F(PcpTest, Low4GBypassesCaches)
 {
 	Start(LowHigh::Make());
 	nb_u64 pfn;
-	nb_policy b = Bind(0);
-	ASSERT_EQ(0, nb_alloc(core, 0, &b, NB_AF_LOW4G, NB_CTX_ATOMIC, &pfn, nullptr));
-	EXPECT_LT(pfn, NB_LOW_LIMIT_PFN);
+	nbc_policy b = Bind(0);
+	ASSERT_EQ(0, nbc_alloc(core, 0, &b, NBC_AF_LOW4G, NB_CTX_ATOMIC, &pfn, nullptr));
+	EXPECT_LT(pfn, NBC_LOW_LIMIT_PFN);
 	EXPECT_EQ(0u, Stats(0).pcp_frames);
-	ASSERT_EQ(0, nb_buddy_free(core, pfn, 0));
+	ASSERT_EQ(0, nbc_buddy_free(core, pfn, 0));
 	ExpectPristine();
 }
 
 /* Threads on different simulated CPUs allocate, tag, hand blocks to each other and free, all
  * released by one barrier. Tags in the frames catch any block handed out twice. */
-/* A block a stress thread holds, and the tag it wrote into each of its frames. */
-struct Held {
-	nb_u64 pfn;
-	unsigned order;
-	nb_u64 tag;
-};
-
-void Tag(const Held &h)
-{
-	for (nb_u64 i = 0; i < (nb_u64(1) << h.order); i++)
-		*static_cast<nb_u64 *>(sim::FrameAddr(h.pfn + i)) = h.tag + i;
-}
-
-bool Tagged(const Held &h)
-{
-	for (nb_u64 i = 0; i < (nb_u64(1) << h.order); i++)
-		if (*static_cast<nb_u64 *>(sim::FrameAddr(h.pfn + i)) != h.tag + i)
-			return false;
-	return true;
-}
 
 template <typename Config> class PcpStress : public ConfigTest<Config> {};
 using StressConfigs = ::testing::Types<TwoNodes, FourNodesHoles>;
@@ -152,12 +153,12 @@ TYPED_TEST(PcpStress, BarrierStartedThreads)
 			unsigned r = rng() % 10;
 			if (r < 5 || mine.empty()) {
 				unsigned k = orders[rng() % 8];
-				nb_policy pol{};
-				pol.mode = rng() % 2 ? NB_POLICY_LOCAL : NB_POLICY_INTERLEAVE;
+				nbc_policy pol{};
+				pol.mode = rng() % 2 ? NBC_POLICY_LOCAL : NBC_POLICY_INTERLEAVE;
 				pol.nodemask = (1ull << sim::Current().nodes) - 1;
 				nb_u64 pfn;
-				if (nb_alloc(this->core, k, &pol, rng() % 8 == 0 ? NB_AF_NOCACHE : 0,
-					     NB_CTX_ATOMIC, &pfn, nullptr) != 0)
+				if (nbc_alloc(this->core, k, &pol, rng() % 8 == 0 ? NBC_AF_NOCACHE : 0,
+					      NB_CTX_ATOMIC, &pfn, nullptr) != 0)
 					continue;
 				/* Owner and sequence in every frame: a block handed out twice, or
 				 * overlapping another, is overwritten by its second owner. */
@@ -182,12 +183,12 @@ TYPED_TEST(PcpStress, BarrierStartedThreads)
 				}
 				if (!Tagged(b))
 					errors++;
-				if (nb_buddy_free(this->core, b.pfn, b.order) != 0)
+				if (nbc_buddy_free(this->core, b.pfn, b.order) != 0)
 					errors++;
 			}
 		}
 		for (auto &b : mine)
-			if (nb_buddy_free(this->core, b.pfn, b.order) != 0)
+			if (nbc_buddy_free(this->core, b.pfn, b.order) != 0)
 				errors++;
 	};
 	std::vector<std::thread> th;
@@ -199,10 +200,10 @@ TYPED_TEST(PcpStress, BarrierStartedThreads)
 		while (!go.load())
 			std::this_thread::yield();
 		while (!done.load()) {
-			if (nb_check(this->core) != 0)
+			if (nbc_check(this->core) != 0)
 				errors++;
 			NodeStats s; /* a snapshot per lock, not atomic across them: no sum check */
-			if (nb_node_stats(this->core, 0, &s) != 0 || s.free_frames > s.total_frames)
+			if (nbc_node_stats(this->core, 0, &s) != 0 || s.free_frames > s.total_frames)
 				errors++;
 		}
 	});
@@ -214,7 +215,7 @@ TYPED_TEST(PcpStress, BarrierStartedThreads)
 	done = true;
 	reader.join();
 	for (auto &b : shared)
-		EXPECT_EQ(0, nb_buddy_free(this->core, b.pfn, b.order));
+		EXPECT_EQ(0, nbc_buddy_free(this->core, b.pfn, b.order));
 	EXPECT_EQ(0, errors.load());
 	this->ExpectPristine();
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * space_concurrency_test.cpp - nb_space under threads: concurrent first touches, faults
+ * space_concurrency_test.cpp - nbc_space under threads: concurrent first touches, faults
  * racing migrations with the shim's zap protocol modelled (run under TSan by
  * `make -C tests tsan`).
  */
@@ -16,8 +16,8 @@ namespace nbtest {
 /* First touches of the same pages from many threads: each page gets exactly one frame. */
 TEST_F(SpaceTest, ConcurrentFirstTouch) {
 	nb_u64 off;
-	ASSERT_EQ(0, nb_space_reserve(sp, 64 * k4K + 2 * k2M, nullptr, NB_SPACE_HUGE_2M, 0,
-				      NB_CTX_SLEEP, &off));
+	ASSERT_EQ(0, nbc_space_reserve(sp, 64 * k4K + 2 * k2M, nullptr, NBC_SPACE_HUGE_2M, 0,
+				       NB_CTX_SLEEP, &off));
 	const unsigned kThreads = 4;
 	std::vector<std::vector<nb_u64>> seen(kThreads);
 	std::atomic<unsigned> ready{0};
@@ -29,8 +29,8 @@ TEST_F(SpaceTest, ConcurrentFirstTouch) {
 			while (ready.load() < kThreads) {
 			}
 			for (nb_u64 q = 0; q < 64 + 1024; q++) {
-				nb_space_fault_result r{};
-				EXPECT_EQ(0, nb_space_fault(sp, off + q * k4K, 1, t, 0, NB_CTX_SLEEP, &r));
+				nbc_space_fault_result r{};
+				EXPECT_EQ(0, nbc_space_fault(sp, off + q * k4K, 1, t, 0, NB_CTX_SLEEP, &r));
 				seen[t].push_back(r.pfn);
 			}
 		});
@@ -38,13 +38,13 @@ TEST_F(SpaceTest, ConcurrentFirstTouch) {
 		t.join();
 	for (unsigned t = 1; t < kThreads; t++)
 		EXPECT_EQ(seen[0], seen[t]);
-	EXPECT_EQ(64 * k4K + 2 * k2M, nb_space_node_bytes(sp, 0) + nb_space_node_bytes(sp, 1));
+	EXPECT_EQ(64 * k4K + 2 * k2M, nbc_space_node_bytes(sp, 0) + nbc_space_node_bytes(sp, 1));
 	EXPECT_EQ(2u, Info(off).frames_by_order[9]);
 }
 
 /*
  * Faults racing migrations, with the shim's zap protocol modelled by a shared_mutex: a fault
- * holds it shared from nb_space_fault until it is done with the frame (the PTE's life), the
+ * holds it shared from nbc_space_fault until it is done with the frame (the PTE's life), the
  * migrator holds it exclusively around migrate_begin (the zap). Every increment must survive
  * every copy, and no fault may ever use a frame after it was freed (ASan/TSan would see it).
  */
@@ -54,13 +54,18 @@ TEST_F(SpaceTest, ConcurrentFaultsAndMigrations) {
 	std::shared_mutex zap;
 	std::atomic<bool> stop{false};
 	std::atomic<unsigned long> done{0}, again{0};
+	std::atomic<int> faulters{2};
 	auto faulter = [&](unsigned cpu) {
+		struct Exit {
+			std::atomic<int> &n;
+			~Exit() { n--; } // also when an ASSERT returns early
+		} on_exit{faulters};
 		sim::SetCpu(cpu);
 		for (unsigned long k = 0; !stop.load(); k++) {
 			nb_u64 at = k % 5 == 0 ? off + (k % 7) * k4K : off + k2M + (k % 4) * k4K;
 			std::shared_lock<std::shared_mutex> g(zap);
-			nb_space_fault_result r;
-			int rc = nb_space_fault(sp, at, 1, cpu, 0, NB_CTX_SLEEP, &r);
+			nbc_space_fault_result r;
+			int rc = nbc_space_fault(sp, at, 1, cpu, 0, NB_CTX_SLEEP, &r);
 			if (rc == -NB_EAGAIN) {
 				again++;
 				continue;
@@ -76,11 +81,15 @@ TEST_F(SpaceTest, ConcurrentFaultsAndMigrations) {
 	nb_u64 total_moved = 0;
 	for (int m = 0; m < 40; m++, target ^= 1) {
 		nb_u64 s, l, moved;
+		// Some faults between two migrations: a 2 MiB move is one copy now, and 40 of
+		// them can end before a loaded machine has run either faulter once.
+		for (unsigned long seen = done.load(); done.load() == seen && faulters.load();)
+			std::this_thread::yield();
 		{
 			std::unique_lock<std::shared_mutex> g(zap);
-			ASSERT_EQ(0, nb_space_migrate_begin(sp, off, target, &s, &l));
+			ASSERT_EQ(0, nbc_space_migrate_begin(sp, off, target, &s, &l));
 		}
-		ASSERT_EQ(0, nb_space_migrate_finish(sp, off, NB_CTX_SLEEP, &moved));
+		ASSERT_EQ(0, nbc_space_migrate_finish(sp, off, NB_CTX_SLEEP, &moved));
 		EXPECT_EQ(size, moved);
 		total_moved += moved;
 		std::this_thread::yield();
@@ -114,18 +123,18 @@ TEST_F(SpaceTest, AllocRacingFreeOfItsOffset) {
 		nb_u64 guess = reserve ? k2M : 0, off = ~0ull, start, len;
 		bool freed = false;
 		sim::SetUnlockHook([&] {
-			if (!freed && nb_space_free_begin(sp, guess, &start, &len) == 0)
-				freed = nb_space_free_finish(sp, guess, NB_CTX_SLEEP) == 0;
+			if (!freed && nbc_space_free_begin(sp, guess, &start, &len) == 0)
+				freed = nbc_space_free_finish(sp, guess, NB_CTX_SLEEP) == 0;
 		});
-		nb_policy b = Bind(0);
-		int rc = reserve ? nb_space_reserve(sp, k2M, &b, NB_SPACE_HUGE_2M, 0, NB_CTX_SLEEP, &off)
-				 : nb_space_alloc(sp, k2M, &b, NB_SPACE_HUGE_2M, NB_CTX_SLEEP, &off);
+		nbc_policy b = Bind(0);
+		int rc = reserve ? nbc_space_reserve(sp, k2M, &b, NBC_SPACE_HUGE_2M, 0, NB_CTX_SLEEP, &off)
+				 : nbc_space_alloc(sp, k2M, &b, NBC_SPACE_HUGE_2M, NB_CTX_SLEEP, &off);
 		sim::SetUnlockHook({});
 		ASSERT_EQ(0, rc) << reserve;
 		ASSERT_TRUE(freed) << reserve;
 		EXPECT_EQ(guess, off) << reserve;
-		nb_space_info i;
-		EXPECT_EQ(-NB_ENOENT, nb_space_query(sp, off, &i)) << reserve;
+		nbc_space_info i;
+		EXPECT_EQ(-NB_ENOENT, nbc_space_query(sp, off, &i)) << reserve;
 	}
 }
 
@@ -139,29 +148,29 @@ TEST_F(SpaceTest, AllocsRacingGuessedFrees) {
 		sim::SetCpu(1);
 		for (nb_u64 guess = 0; !stop.load();) {
 			nb_u64 s, l;
-			if (nb_space_free_begin(sp, guess, &s, &l) == 0) {
-				EXPECT_EQ(0, nb_space_free_finish(sp, guess, NB_CTX_SLEEP));
+			if (nbc_space_free_begin(sp, guess, &s, &l) == 0) {
+				EXPECT_EQ(0, nbc_space_free_finish(sp, guess, NB_CTX_SLEEP));
 				hits++;
 				guess += k4K;
 			} else {
 				std::this_thread::yield();
-				nb_space_info i;
-				if (nb_space_query(sp, guess, &i) == -NB_ENOENT &&
-				    nb_space_query(sp, guess + k4K, &i) == 0)
+				nbc_space_info i;
+				if (nbc_space_query(sp, guess, &i) == -NB_ENOENT &&
+				    nbc_space_query(sp, guess + k4K, &i) == 0)
 					guess += k4K; /* the allocator freed it itself */
 			}
 		}
 	});
-	nb_policy b = Bind(0);
+	nbc_policy b = Bind(0);
 	for (unsigned k = 0; k < kRounds; k++) {
 		nb_u64 off = ~0ull;
-		int rc = k % 2 ? nb_space_reserve(sp, k4K, &b, 0, 0, NB_CTX_SLEEP, &off)
-			       : nb_space_alloc(sp, k4K, &b, 0, NB_CTX_SLEEP, &off);
+		int rc = k % 2 ? nbc_space_reserve(sp, k4K, &b, 0, 0, NB_CTX_SLEEP, &off)
+			       : nbc_space_alloc(sp, k4K, &b, 0, NB_CTX_SLEEP, &off);
 		ASSERT_EQ(0, rc);
 		EXPECT_EQ(k * k4K, off);
 		nb_u64 s, l;
-		if (nb_space_free_begin(sp, off, &s, &l) == 0) {
-			EXPECT_EQ(0, nb_space_free_finish(sp, off, NB_CTX_SLEEP));
+		if (nbc_space_free_begin(sp, off, &s, &l) == 0) {
+			EXPECT_EQ(0, nbc_space_free_finish(sp, off, NB_CTX_SLEEP));
 		}
 	}
 	stop = true;
@@ -172,28 +181,28 @@ TEST_F(SpaceTest, AllocsRacingGuessedFrees) {
 /*
  * Counting a large range's frames does not hold the space lock for the whole walk (issue 12
  * review 4: a 64 GiB block of 4 KiB frames held it for seconds, from nb_mmap under
- * mmap_lock, after every ALLOC and from QUERY on read-only files). nb_space_query answers
- * what mmap and ALLOC need with one short hold; nb_space_query_full counts in batches,
+ * mmap_lock, after every ALLOC and from QUERY on read-only files). nbc_space_query answers
+ * what mmap and ALLOC need with one short hold; nbc_space_query_full counts in batches,
  * dropping the lock between them (the unlock hook sees every outermost release).
  */
 TEST_F(SpaceTest, QueryHoldsTheLockBriefly) {
 	const nb_u64 pages = 6000; /* more than one batch (4096) of leaves */
-	nb_policy both = Interleave(3);
+	nbc_policy both = Interleave(3);
 	nb_u64 off;
-	ASSERT_EQ(0, nb_space_reserve(sp, pages * k4K, &both, 0, 0, NB_CTX_SLEEP, &off));
+	ASSERT_EQ(0, nbc_space_reserve(sp, pages * k4K, &both, 0, 0, NB_CTX_SLEEP, &off));
 	for (nb_u64 q = 0; q < pages; q++)
 		ASSERT_EQ(0, FaultRc(off + q * k4K)) << q;
 	unsigned releases = 0;
-	nb_space_info i{};
+	nbc_space_info i{};
 	sim::SetUnlockHook([&] { releases++; });
-	ASSERT_EQ(0, nb_space_query(sp, off + 17 * k4K, &i));
+	ASSERT_EQ(0, nbc_space_query(sp, off + 17 * k4K, &i));
 	EXPECT_EQ(1u, releases);
 	EXPECT_EQ(off, i.offset);
 	EXPECT_EQ(pages * k4K, i.size);
 	EXPECT_NE(~0ull, i.first_pfn);
 	EXPECT_EQ(0u, i.populated_bytes) << "the brief query counts nothing";
 	releases = 0;
-	ASSERT_EQ(0, nb_space_query_full(sp, off, &i));
+	ASSERT_EQ(0, nbc_space_query_full(sp, off, &i));
 	sim::SetUnlockHook({});
 	EXPECT_GE(releases, 3u) << "the walk held the lock throughout";
 	EXPECT_EQ(pages * k4K, i.populated_bytes);
@@ -213,26 +222,26 @@ TEST_F(SpaceTest, QueryHoldsTheLockBriefly) {
 TEST_F(SpaceTest, LargeBlockPublishedInBatches) {
 	Fragment(0, 0, 9);
 	Fragment(1, 0, 9);
-	nb_policy both = Interleave(3);
-	both.mode = NB_POLICY_BIND;
+	nbc_policy both = Interleave(3);
+	both.mode = NBC_POLICY_BIND;
 	unsigned seen = 0;
 	sim::SetUnlockHook([&] {
-		nb_space_info i;
-		if (nb_space_query(sp, 0, &i) || i.state != NB_SPACE_STATE_PUBLISHING)
+		nbc_space_info i;
+		if (nbc_space_query(sp, 0, &i) || i.state != NBC_SPACE_STATE_PUBLISHING)
 			return;
 		seen++;
 		nb_u64 s, l;
-		EXPECT_EQ(-NB_ENOENT, nb_space_free_begin(sp, 0, &s, &l));
+		EXPECT_EQ(-NB_ENOENT, nbc_space_free_begin(sp, 0, &s, &l));
 		EXPECT_EQ(-NB_EFAULT, FaultRc(0));
-		EXPECT_EQ(-NB_EBUSY, nb_space_migrate_begin(sp, 0, 1, &s, &l));
+		EXPECT_EQ(-NB_EBUSY, nbc_space_migrate_begin(sp, 0, 1, &s, &l));
 	});
 	nb_u64 off = ~0ull;
-	ASSERT_EQ(0, nb_space_alloc(sp, 20 << 20, &both, 0, NB_CTX_SLEEP, &off));
+	ASSERT_EQ(0, nbc_space_alloc(sp, 20 << 20, &both, 0, NB_CTX_SLEEP, &off));
 	sim::SetUnlockHook({});
 	EXPECT_EQ(0u, off);
 	EXPECT_GE(seen, 1u) << "the block was mapped in one hold of the lock";
-	nb_space_info i = Info(off);
-	EXPECT_EQ(NB_SPACE_STATE_LIVE, i.state);
+	nbc_space_info i = Info(off);
+	EXPECT_EQ(NBC_SPACE_STATE_LIVE, i.state);
 	EXPECT_EQ(5120u, i.frames_by_order[0]);
 	EXPECT_EQ(nb_u64{20} << 20, i.leaf_bytes[0]);
 	Write(off, 20 << 20, 3);

@@ -10,16 +10,16 @@
 #include <cstring>
 #include <vector>
 
-#include "../../mm_core/nb_core.h"
+#include "../../mm_core/nbc_core.h"
 #include "../sim/sim_env.h"
 
 namespace nbtest {
 
 using sim::Region;
-using NodeStats = struct nb_node_stats;
+using NodeStats = struct nbc_node_stats;
 
 constexpr nb_u64 kGiB = 1ull << 18; /* frames */
-constexpr nb_u64 kHigh = NB_LOW_LIMIT_PFN; /* first frame above 4 GiB */
+constexpr nb_u64 kHigh = NBC_LOW_LIMIT_PFN; /* first frame above 4 GiB */
 
 /* Topologies the typed tests run over. Sizes stay small: the suites run under sanitizers. */
 struct OneNode {
@@ -84,27 +84,27 @@ using AllConfigs = ::testing::Types<OneNode, TwoNodes, FourNodesHoles, EightNode
 
 class CoreTest : public ::testing::Test {
 protected:
-	nb_core *core = nullptr;
+	nbc_core *core = nullptr;
 
 	void Start(const sim::Topology &t, unsigned max_order = 0, unsigned batch = 0) {
 		sim::Setup(t);
 		meta_before_ = sim::MetaBytes();
-		bi_ = nb_bootinfo{};
+		bi_ = nbc_bootinfo{};
 		regions_ = t.regions;
 		bi_.regions = regions_.data();
 		bi_.nr_regions = static_cast<nb_u32>(regions_.size());
 		bi_.max_order = max_order;
 		bi_.pcp_batch = batch;
-		ASSERT_EQ(0, nb_core_create(&bi_, &core));
+		ASSERT_EQ(0, nbc_core_create(&bi_, &core));
 		for (unsigned n = 0; n < t.nodes; n++)
 			initial_.push_back(Stats(static_cast<int>(n)));
 	}
 	void TearDown() override {
 		if (core != nullptr) {
 			if (!skip_full_check_) {
-				EXPECT_EQ(0, nb_check(core));
+				EXPECT_EQ(0, nbc_check(core));
 			}
-			EXPECT_EQ(0, nb_core_destroy(core));
+			EXPECT_EQ(0, nbc_core_destroy(core));
 			EXPECT_EQ(meta_before_, sim::MetaBytes());
 		}
 		sim::SetCpu(0);
@@ -112,26 +112,26 @@ protected:
 	}
 	NodeStats Stats(int n) {
 		NodeStats s;
-		EXPECT_EQ(0, nb_node_stats(core, n, &s));
+		EXPECT_EQ(0, nbc_node_stats(core, n, &s));
 		return s;
 	}
 	unsigned Nodes() const { return sim::Current().nodes; }
 	/* Everything back where it started: same free blocks per order (full coalescing). */
 	void ExpectPristine() {
-		nb_pcp_drain(core);
-		ASSERT_EQ(0, nb_check(core));
+		nbc_pcp_drain(core);
+		ASSERT_EQ(0, nbc_check(core));
 		for (unsigned n = 0; n < Nodes(); n++) {
 			NodeStats s = Stats(static_cast<int>(n));
 			EXPECT_EQ(initial_[n].free_frames, s.free_frames) << "node " << n;
 			EXPECT_EQ(0u, s.pcp_frames);
-			for (unsigned k = 0; k <= NB_ORDER_LIMIT; k++)
+			for (unsigned k = 0; k <= NBC_ORDER_LIMIT; k++)
 				EXPECT_EQ(initial_[n].free_blocks[k], s.free_blocks[k])
 					<< "node " << n << " order " << k;
 		}
 	}
-	static nb_policy Bind(int node) {
-		nb_policy p{};
-		p.mode = NB_POLICY_BIND;
+	static nbc_policy Bind(int node) {
+		nbc_policy p{};
+		p.mode = NBC_POLICY_BIND;
 		p.nodemask = 1ull << node;
 		return p;
 	}
@@ -142,8 +142,8 @@ protected:
 
 private:
 	size_t meta_before_ = 0;
-	nb_bootinfo bi_{};
-	std::vector<nb_region> regions_;
+	nbc_bootinfo bi_{};
+	std::vector<nbc_region> regions_;
 };
 
 template <typename Config> class ConfigTest : public CoreTest {
@@ -153,10 +153,32 @@ protected:
 
 /* Node whose region holds pfn per the topology (independent of the core's answer). */
 inline int RegionNode(nb_u64 pfn, nb_u64 frames = 1) {
-	for (const nb_region &r : sim::Current().regions)
+	for (const nbc_region &r : sim::Current().regions)
 		if (pfn >= r.start_pfn && pfn + frames <= r.start_pfn + r.nr_frames)
 			return r.node;
 	return -1;
+}
+
+/* A block a stress thread holds, and the tag it wrote into each of its frames: a block
+ * handed out twice shows as a frame whose tag is someone else's. */
+struct Held {
+	nb_u64 pfn;
+	unsigned order;
+	nb_u64 tag;
+};
+
+inline void Tag(const Held &h)
+{
+	for (nb_u64 i = 0; i < (nb_u64(1) << h.order); i++)
+		*static_cast<nb_u64 *>(sim::FrameAddr(h.pfn + i)) = h.tag + i;
+}
+
+inline bool Tagged(const Held &h)
+{
+	for (nb_u64 i = 0; i < (nb_u64(1) << h.order); i++)
+		if (*static_cast<nb_u64 *>(sim::FrameAddr(h.pfn + i)) != h.tag + i)
+			return false;
+	return true;
 }
 
 } /* namespace nbtest */

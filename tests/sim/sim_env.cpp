@@ -43,6 +43,16 @@ std::mutex g_log_mu;
 std::string g_last_log;
 thread_local unsigned t_cpu = 0;
 thread_local int t_locks = 0;
+/* Lock acquisitions by class on this thread, a CPU's ownership counted as NB_LOCK_PCP's. */
+thread_local unsigned long t_rounds[NB_LOCK_CLASSES];
+
+/* CPU ownership (nb_env_cpu_own): one flag per CPU id, taken with an atomic exchange, so two
+ * test threads that claim the same CPU id exclude each other as two tasks on one CPU do, and
+ * TSan sees the acquire/release that orders their use of its caches. The kernel's
+ * local_lock on PREEMPT_RT is the same: a per-CPU lock. Ids past the table abort. */
+constexpr unsigned kSimCpus = 4096;
+std::atomic<int> g_cpu_owned[kSimCpus];
+thread_local int t_owned = -1; /* the CPU this thread owns, or -1 */
 
 /* A test-and-test-and-set spinlock: the kernel's lock is a spinlock, and a mutex would hide
  * lock-hold-time problems behind sleeping. Yields after a while so oversubscribed test
@@ -84,8 +94,8 @@ void Setup(const Topology &t)
 				g_topo.distance.push_back(a == b ? 10 : 20 + 10 * static_cast<int>(a > b ? a - b : b - a));
 	}
 	if (t.back_frames) {
-		for (const nb_region &r : t.regions) {
-			void *p = mmap(nullptr, r.nr_frames * NB_FRAME_SIZE, PROT_READ | PROT_WRITE,
+		for (const nbc_region &r : t.regions) {
+			void *p = mmap(nullptr, r.nr_frames * NBC_FRAME_SIZE, PROT_READ | PROT_WRITE,
 				       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 			if (p == MAP_FAILED)
 				Die("cannot map region backing");
@@ -98,7 +108,7 @@ void Setup(const Topology &t)
 void Teardown()
 {
 	for (const Backing &b : g_backing)
-		munmap(b.base, b.frames * NB_FRAME_SIZE);
+		munmap(b.base, b.frames * NBC_FRAME_SIZE);
 	g_backing.clear();
 	g_abort = false;
 }
@@ -113,7 +123,8 @@ size_t UserMetaBytes()
 	std::lock_guard<std::mutex> g(g_user_mu);
 	return g_user_bytes;
 }
-int LockDepth() { return t_locks; }
+int LockDepth() { return t_locks + (t_owned >= 0 ? 1 : 0); }
+unsigned long LockRounds(int cls) { return cls >= 0 && cls < NB_LOCK_CLASSES ? t_rounds[cls] : 0; }
 unsigned long ReschedCalls() { return g_resched.load(); }
 void SetReschedHook(std::function<void()> fn) { g_resched_hook = std::move(fn); }
 void SetUnlockHook(std::function<void()> fn) { g_unlock_hook = std::move(fn); }
@@ -129,7 +140,7 @@ void *FrameAddr(nb_u64 pfn)
 {
 	for (const Backing &b : g_backing)
 		if (pfn >= b.start && pfn < b.start + b.frames)
-			return static_cast<char *>(b.base) + (pfn - b.start) * NB_FRAME_SIZE;
+			return static_cast<char *>(b.base) + (pfn - b.start) * NBC_FRAME_SIZE;
 	return nullptr;
 }
 
@@ -170,6 +181,75 @@ void nb_env_lock_destroy(struct nb_env_lock *l)
 	s->magic = 0;
 }
 
+static void SpinForCpu(unsigned cpu)
+{
+	for (unsigned spins = 0;; spins++) {
+		if (g_cpu_owned[cpu].load(std::memory_order_relaxed) == 0 &&
+		    g_cpu_owned[cpu].exchange(1, std::memory_order_acquire) == 0)
+			return;
+		if (spins > 64)
+			sched_yield();
+		else
+			__builtin_ia32_pause();
+	}
+}
+
+/* Kept lean: the hosted instruction counts of the fast path include it. */
+static inline void OwnCpu(unsigned cpu)
+{
+	if (cpu >= kSimCpus)
+		Die("owning a CPU id past the simulation's table");
+	if (g_cpu_owned[cpu].exchange(1, std::memory_order_acquire) != 0)
+		SpinForCpu(cpu);
+	t_owned = static_cast<int>(cpu);
+}
+
+static inline void DisownCpu(unsigned cpu)
+{
+	if (t_owned != static_cast<int>(cpu))
+		Die("disowning a CPU this thread does not own");
+	t_owned = -1;
+	g_cpu_owned[cpu].store(0, std::memory_order_release);
+}
+
+static void RunUnlockHook();
+
+static void CheckNoNodeLock()
+{
+	for (int i = 0; i < t_locks; i++)
+		if (t_held[i] == NB_LOCK_NODE)
+			Die("owning a CPU with a node lock held");
+}
+
+unsigned nb_env_cpu_own(void)
+{
+	/* Ownership nests outside every lock class but SPACE and HEAP (env.h's order). */
+	if (t_owned >= 0)
+		Die("owning a CPU twice");
+	if (t_locks != 0)
+		CheckNoNodeLock();
+	unsigned cpu = t_cpu;
+	OwnCpu(cpu);
+	t_rounds[NB_LOCK_PCP]++;
+	return cpu;
+}
+
+void nb_env_cpu_disown(unsigned cpu)
+{
+	DisownCpu(cpu);
+	if (t_locks == 0 && g_unlock_hook)
+		RunUnlockHook();
+}
+
+void nb_env_cpu_run_on(unsigned cpu, void (*fn)(void *arg), void *arg)
+{
+	if (t_locks != 0 || t_owned >= 0)
+		Die("nb_env_cpu_run_on may sleep: called with a lock held or a CPU owned");
+	OwnCpu(cpu);
+	fn(arg);
+	DisownCpu(cpu);
+}
+
 void nb_env_lock_acquire(struct nb_env_lock *l)
 {
 	SimLock *s = reinterpret_cast<SimLock *>(l->opaque);
@@ -177,6 +257,8 @@ void nb_env_lock_acquire(struct nb_env_lock *l)
 		Die("acquiring an uninitialized lock");
 	if (t_locks >= 16)
 		Die("more than 16 locks held");
+	if (t_owned >= 0 && (s->cls == NB_LOCK_SPACE || s->cls == NB_LOCK_HEAP))
+		Die("lock order inversion: a space or heap lock taken with a CPU owned");
 	for (int i = 0; i < t_locks; i++) {
 		if (t_held[i] == s->cls)
 			Die("possible recursive locking: a lock of a class this thread holds");
@@ -194,6 +276,7 @@ void nb_env_lock_acquire(struct nb_env_lock *l)
 			__builtin_ia32_pause();
 	}
 	t_held[t_locks++] = s->cls;
+	t_rounds[s->cls]++;
 }
 
 void nb_env_lock_release(struct nb_env_lock *l)
@@ -208,8 +291,15 @@ void nb_env_lock_release(struct nb_env_lock *l)
 		t_held[i] = t_held[i + 1];
 	t_locks--;
 	s->held.store(0, std::memory_order_release);
+	if (t_locks == 0 && t_owned < 0)
+		RunUnlockHook();
+}
+
+/* The core holds nothing now: the window a racing thread would use. */
+static void RunUnlockHook()
+{
 	static thread_local bool in_hook; /* the hook's own calls take and drop locks */
-	if (t_locks == 0 && g_unlock_hook && !in_hook) {
+	if (g_unlock_hook && !in_hook) {
 		in_hook = true;
 		g_unlock_hook();
 		in_hook = false;
@@ -221,9 +311,9 @@ void *nb_env_meta_alloc(nb_size_t bytes, int node, enum nb_ctx ctx, enum nb_meta
 	(void)node;
 	if (owner != NB_META_CORE && owner != NB_META_USER)
 		Die("metadata of no owner");
-	if (ctx == NB_CTX_SLEEP && t_locks != 0)
-		Die("sleeping metadata allocation with a lock held");
-	if (ctx == NB_CTX_ATOMIC && bytes > NB_FRAME_SIZE)
+	if (ctx == NB_CTX_SLEEP && (t_locks != 0 || t_owned >= 0))
+		Die("sleeping metadata allocation with a lock held or a CPU owned");
+	if (ctx == NB_CTX_ATOMIC && bytes > NBC_FRAME_SIZE)
 		Die("atomic metadata allocation above one page");
 	if (bytes == 0)
 		bytes = 1;
@@ -273,10 +363,15 @@ void nb_env_meta_free(void *p, nb_size_t bytes)
 
 void *nb_env_frame_addr(nb_u64 pfn) { return sim::FrameAddr(pfn); }
 
+void nb_env_copy_frames(void *dst, const void *src, nb_u64 nr)
+{
+	memcpy(dst, src, nr * NBC_FRAME_SIZE);
+}
+
 void nb_env_resched(void)
 {
-	if (t_locks != 0)
-		Die("resched with a lock held");
+	if (t_locks != 0 || t_owned >= 0)
+		Die("resched with a lock held or a CPU owned");
 	g_resched++;
 	static thread_local bool in_hook; /* the hook's own calls may resched */
 	if (g_resched_hook && !in_hook) {

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "../../mm_core/nb_core.h"
+#include "../../mm_core/nbc_core.h"
 
 namespace sim {
 
@@ -27,7 +27,7 @@ struct Topology {
 	std::vector<int> cpu_node;
 	/* Optional: nodes x nodes SLIT matrix; default 10 local, 20 + 10*|a-b| remote. */
 	std::vector<int> distance;
-	std::vector<nb_region> regions;
+	std::vector<nbc_region> regions;
 	/* Back frames with memory (migration, kheap need it); off for metadata-only giants. */
 	bool back_frames = true;
 };
@@ -46,8 +46,11 @@ unsigned CpuCount();
  * the kernel charges to the caller's memory cgroup). */
 size_t MetaBytes();
 size_t UserMetaBytes();
-/* Locks held by the calling thread. */
+/* Locks held by the calling thread, counting an owned CPU as one. */
 int LockDepth();
+/* Locks of class `cls` (enum nb_lock_class) this thread has acquired so far, a CPU's
+ * ownership counted as NB_LOCK_PCP: the difference around a call is its lock rounds. */
+unsigned long LockRounds(int cls);
 /* How often nb_env_resched ran; make nb_env_should_abort return `on`. */
 unsigned long ReschedCalls();
 /* Run `fn` inside every nb_env_resched (no core lock is held there), to interleave another
@@ -66,9 +69,9 @@ std::string LastLog();
 void *FrameAddr(nb_u64 pfn);
 
 /* A single region helper. */
-inline nb_region Region(nb_u64 start, nb_u64 frames, int node)
+inline nbc_region Region(nb_u64 start, nb_u64 frames, int node)
 {
-	return nb_region{start, frames, node, 0};
+	return nbc_region{start, frames, node, 0};
 }
 
 } /* namespace sim */

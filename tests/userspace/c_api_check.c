@@ -11,23 +11,23 @@
 
 int main(void)
 {
-	nb_handle *h = NULL;
-	nb_alloc_opts o;
+	nbl_handle *h = NULL;
+	nbl_alloc_opts o;
 	uint64_t size = 0;
 	char buf[32];
 	int ret;
 
-	nb_alloc_opts_init(&o);
-	if (nb_parse_size("64MiB", &size) || size != 64ull << 20) {
-		fprintf(stderr, "c_api_check: nb_parse_size\n");
+	nbl_alloc_opts_init(&o);
+	if (nbl_parse_size("64MiB", &size) || size != 64ull << 20) {
+		fprintf(stderr, "c_api_check: nbl_parse_size\n");
 		return 1;
 	}
-	ret = nb_open("/nonexistent/numabuddy", &h);
+	ret = nbl_open("/nonexistent/numabuddy", &h);
 	if (ret != -ENOENT || h) {
-		fprintf(stderr, "c_api_check: nb_open gave %d\n", ret);
+		fprintf(stderr, "c_api_check: nbl_open gave %d\n", ret);
 		return 1;
 	}
-	printf("c_api_check: ok (%s; %s)\n", nb_format_bytes(size, buf, sizeof(buf)),
-	       nb_policy_name(o.policy));
+	printf("c_api_check: ok (%s; %s)\n", nbl_format_bytes(size, buf, sizeof(buf)),
+	       nbl_policy_name(o.policy));
 	return 0;
 }

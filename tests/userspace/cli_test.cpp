@@ -47,7 +47,7 @@ TEST(Cli, TopLevelHelp)
 	Result r = RunCli("--help");
 	EXPECT_EQ(0, r.code);
 	for (const char *c : {"version", "stats", "watch", "alloc", "reserve", "query", "migrate",
-			      "bench"})
+			      "export", "bench", "pool", "compact"})
 		EXPECT_TRUE(Has(r.out, c)) << c;
 	EXPECT_EQ("", r.err);
 }
@@ -55,7 +55,7 @@ TEST(Cli, TopLevelHelp)
 TEST(Cli, EveryCommandHasHelp)
 {
 	for (const char *c : {"version", "stats", "watch", "alloc", "reserve", "query", "migrate",
-			      "bench"}) {
+			      "export", "bench", "pool", "compact"}) {
 		Result r = RunCli(std::string(c) + " --help");
 		EXPECT_EQ(0, r.code) << c;
 		EXPECT_TRUE(Has(r.out, std::string("Usage: numabuddy ") + c)) << c << ": " << r.out;
@@ -63,6 +63,8 @@ TEST(Cli, EveryCommandHasHelp)
 	}
 	EXPECT_TRUE(Has(RunCli("alloc --help").out, "--interleave"));
 	EXPECT_TRUE(Has(RunCli("alloc --help").out, "--hold"));
+	EXPECT_TRUE(Has(RunCli("alloc --help").out, "--pinnable"));
+	EXPECT_TRUE(Has(RunCli("export --help").out, "NUMABUDDY_DMABUF_FD"));
 }
 
 TEST(Cli, NoCommandIsUsage)
@@ -116,6 +118,10 @@ INSTANTIATE_TEST_SUITE_P(
 		BadInput{"alloc --size 4K --hold soon", "unexpected argument 'soon'"},
 		BadInput{"alloc --size 4K --populate", "only applies to reserve"},
 		BadInput{"alloc --size 4K extra", "unexpected argument 'extra'"},
+		BadInput{"reserve --size 4K --pinnable", "--pinnable does not apply to reserve"},
+		BadInput{"export", "missing --size"},
+		BadInput{"export --size 4K --", "needs a program"},
+		BadInput{"export --size 4K prog", "unexpected argument 'prog'"},
 		BadInput{"migrate --size 4K", "missing --to"},
 		BadInput{"migrate --size 4K --to 99", "node id 0..63"},
 		BadInput{"stats --node -5", "node id 0..63"},
@@ -125,13 +131,27 @@ INSTANTIATE_TEST_SUITE_P(
 		BadInput{"bench --iterations 0", "at least 1"},
 		BadInput{"bench --iterations 16777217", "larger than 16777216"},
 		BadInput{"bench --allocator slab", "--allocator takes"},
-		BadInput{"version --json", "does not apply here"}));
+		BadInput{"version --json", "does not apply here"},
+		BadInput{"pool --size 4G", "--size needs --node N"},
+		BadInput{"pool --node 0", "--node needs --size"},
+		BadInput{"pool --node 0 --size 4Q", "bad size '4Q'"},
+		BadInput{"pool --node 64 --size 1G", "node id 0..63"},
+		BadInput{"pool --node 0 --size 1G extra", "unexpected argument 'extra'"},
+		BadInput{"pool --frob", "unknown or incomplete option"},
+		BadInput{"compact", "--node is required"},
+		BadInput{"compact --order 9", "--node is required"},
+		BadInput{"compact --node 0 --order 21", "larger than 20"},
+		BadInput{"compact --node 0 --order x", "--order"},
+		BadInput{"compact --node 64", "node id 0..63"},
+		BadInput{"compact --node 0 --iterations 5", "does not apply here"},
+		BadInput{"compact --node 0 extra", "unexpected argument 'extra'"}));
 
 TEST(Cli, ModuleNotLoadedIsExplained)
 {
 	for (const char *c : {"version", "stats", "alloc --size 64M --node 1 --huge 2M --hold",
 			      "watch --count 1", "bench", "migrate --size 2M --to 1",
-			      "reserve --size 2M --populate", "query --size 4K"}) {
+			      "reserve --size 2M --populate", "query --size 4K", "pool",
+			      "pool --node 0 --size 1G", "compact --node 0"}) {
 		Result r = RunCli(c);
 		EXPECT_EQ(1, r.code) << c;
 		EXPECT_TRUE(Has(r.err, "module is not loaded")) << c << ": " << r.err;
@@ -191,6 +211,8 @@ TEST(Cli, NumactlSpellingsParse)
 		{"alloc -s 1G -n 1 --huge 1G --hold 5", "size=1073741824 order=0 policy=bind node=1 nodes=none flags=0x8"},
 		{"alloc --order 9 --hold --huge 2M", "size=0 order=9 policy=local node=-1 nodes=none flags=0x4"},
 		{"reserve --size 2M --populate --touch", "size=2097152 order=0 policy=local node=-1 nodes=none flags=0x10"},
+		{"alloc --size 64K --node 1 --pinnable", "size=65536 order=0 policy=bind node=1 nodes=none flags=0x40"},
+		{"export --size 1M --node 0 --contig", "size=1048576 policy=bind node=0 flags=0x41"},
 	};
 	for (const auto &c : cases) {
 		std::string args = std::string(c.args) + " --dry-run";
@@ -202,7 +224,7 @@ TEST(Cli, NumactlSpellingsParse)
 	}
 	/* The other commands' spellings get as far as opening the device. */
 	for (const char *c : {"stats --node 1 --json", "watch --interval 0.5 --count 2 --node 0",
-			      "bench --order 3 --node 0"}) {
+			      "bench --order 3 --node 0", "export --size 1M -- true"}) {
 		Result r = RunCli(c);
 		EXPECT_EQ(1, r.code) << c << ": " << r.err;
 		EXPECT_TRUE(Has(r.err, "module is not loaded")) << c << ": " << r.err;

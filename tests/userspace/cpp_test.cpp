@@ -7,6 +7,8 @@
 #include <memory_resource>
 #include <vector>
 
+#include <unistd.h>
+
 #include "fake_device.h"
 #include "numabuddy.hpp"
 
@@ -95,6 +97,19 @@ TEST_F(CppTest, BlockMigrateAndQuery)
 	EXPECT_FALSE(b.Reset());
 	EXPECT_FALSE(b);
 	EXPECT_FALSE(b.Reset()) << "resetting an empty block is fine";
+}
+
+TEST_F(CppTest, BlockExportDmabuf)
+{
+	Block b, plain;
+	ASSERT_FALSE(dev.Alloc(AllocOptions().Size(4096).Flags(NB_ALLOC_PINNABLE), &b));
+	int fd = -1;
+	EXPECT_FALSE(b.ExportDmabuf(&fd));
+	EXPECT_GE(fd, 0);
+	EXPECT_EQ(uint32_t(O_RDWR | O_CLOEXEC), fake.last_export.flags) << "the default flags";
+	close(fd);
+	ASSERT_FALSE(dev.Alloc(AllocOptions().Size(4096), &plain));
+	EXPECT_TRUE(plain.ExportDmabuf(&fd, O_RDONLY) == std::errc::invalid_argument);
 }
 
 TEST_F(CppTest, PmrVectorLivesInPoolChunks)

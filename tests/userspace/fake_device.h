@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * fake_device.h - an in-memory /dev/numabuddy for the hosted tests, plugged in through
- * nb_open_backend(). It answers like the module does (tests/vm checks the real one): blocks
+ * nbl_open_backend(). It answers like the module does (tests/vm checks the real one): blocks
  * per handle, FREE/QUERY of an unknown offset -ENOENT, non-zero reserved fields -EINVAL,
  * ALLOC_BATCH reporting a partial batch as success with done < count. Its memory is filled
  * with kPoison, not zeroed: zeroing is the module's job (the VM suite checks it), so a test
@@ -18,6 +18,9 @@
 #include <cstring>
 #include <map>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include "numabuddy.h"
 
 struct FakeDevice {
@@ -32,6 +35,10 @@ struct FakeDevice {
 	uint64_t migrate_moved = 0; /* MIGRATE's bytes_moved answer */
 	int migrate_err = 0;        /* MIGRATE fails with this (bytes_moved still set) */
 	int last_stats_node = -1;
+	struct nb_export_dmabuf last_export{}; /* EXPORT_DMABUF's request as it arrived */
+	struct nb_compact last_compact{};      /* COMPACT's request as it arrived */
+	uint64_t compact_moved = 0;            /* COMPACT's moved_bytes answer */
+	int compact_err = 0;                   /* COMPACT fails with this (outputs still set) */
 	struct Blk {
 		void *mem;
 		struct nb_alloc req;
@@ -54,9 +61,9 @@ struct FakeDevice {
 			free(kv.second.mem);
 	}
 
-	nb_backend Backend()
+	nbl_backend Backend()
 	{
-		nb_backend be{};
+		nbl_backend be{};
 		be.ioctl_fn = [](void *c, unsigned long cmd, void *arg) {
 			return static_cast<FakeDevice *>(c)->Ioctl(cmd, arg);
 		};
@@ -164,6 +171,27 @@ struct FakeDevice {
 			s->total_bytes = (64 << 20) + (s->node << 12);
 			s->free_bytes = 32 << 20;
 			return 0;
+		}
+		case NB_IOC_COMPACT: {
+			auto *c = static_cast<struct nb_compact *>(arg);
+			last_compact = *c;
+			if (c->node < 0 || c->node >= (int)version.nr_node_ids)
+				return -EINVAL;
+			c->moved_bytes = compact_moved;
+			c->run_phys = 0x40000000;
+			return compact_err;
+		}
+		case NB_IOC_EXPORT_DMABUF: {
+			/* As the module: pinnable blocks only; the fd is a real one (/dev/null). */
+			auto *e = static_cast<struct nb_export_dmabuf *>(arg);
+			last_export = *e;
+			auto it = blocks.find(e->offset);
+			if (it == blocks.end())
+				return -ENOENT;
+			if (!(it->second.req.flags & NB_ALLOC_PINNABLE) || e->fd)
+				return -EINVAL;
+			e->fd = open("/dev/null", O_RDWR | (e->flags & O_CLOEXEC));
+			return e->fd < 0 ? -errno : 0;
 		}
 		default:
 			return -ENOTTY;

@@ -164,6 +164,7 @@ void TestBadPointers(int fd)
 		{ "migrate", NB_IOC_MIGRATE, NB_FEAT_MIGRATE },
 		{ "stats", NB_IOC_STATS, 0 },
 		{ "bench", NB_IOC_BENCH, NB_FEAT_BENCH },
+		{ "compact", NB_IOC_COMPACT, NB_FEAT_COMPACT },
 	};
 	char name[96];
 	unsigned char *pages = static_cast<unsigned char *>(
@@ -223,16 +224,16 @@ void TestBadCommands(int fd)
 	ExpectErrno("bad-cmd-tcgets", Ioctl(fd, TCGETS, buf.b), -ENOTTY);
 }
 
-void TestBadFreeQueryStats(nb_handle *h)
+void TestBadFreeQueryStats(nbl_handle *h)
 {
-	int fd = nb_fd(h);
-	nb_alloc_opts o;
-	nb_block b;
+	int fd = nbl_fd(h);
+	nbl_alloc_opts o;
+	nbl_block b;
 	Buf buf;
 
-	nb_alloc_opts_init(&o);
+	nbl_alloc_opts_init(&o);
 	o.size = 8192;
-	if (nb_alloc(h, &o, &b))
+	if (nbl_alloc(h, &o, &b))
 		return Fail("bad-free-setup", "alloc failed");
 
 	struct Case {
@@ -281,7 +282,7 @@ void TestBadFreeQueryStats(nb_handle *h)
 		{ "bad-stats-reserved", NB_IOC_STATS,
 		  [](Buf &x, uint64_t) {
 			  x.as<struct nb_stats>()->node = g_pool_node;
-			  x.as<struct nb_stats>()->reserved[3] = 1;
+			  x.as<struct nb_stats>()->reserved[0] = 1;
 		  },
 		  -EINVAL },
 		{ "bad-migrate-unknown-offset", NB_IOC_MIGRATE,
@@ -371,24 +372,47 @@ void TestBadFreeQueryStats(nb_handle *h)
 			  x.as<struct nb_bench>()->reserved[0] = 1;
 		  },
 		  -EINVAL },
+		{ "bad-compact-node", NB_IOC_COMPACT,
+		  [](Buf &x, uint64_t) { x.as<struct nb_compact>()->node = g_nr_node_ids; }, -EINVAL },
+		{ "bad-compact-negative-node", NB_IOC_COMPACT,
+		  [](Buf &x, uint64_t) { x.as<struct nb_compact>()->node = -1; }, -EINVAL },
+		{ "bad-compact-order", NB_IOC_COMPACT,
+		  [](Buf &x, uint64_t) {
+			  x.as<struct nb_compact>()->node = g_pool_node;
+			  x.as<struct nb_compact>()->order = (uint32_t)g_max_order + 1;
+		  },
+		  -EINVAL },
+		{ "bad-compact-output-set", NB_IOC_COMPACT,
+		  [](Buf &x, uint64_t) {
+			  x.as<struct nb_compact>()->node = g_pool_node;
+			  x.as<struct nb_compact>()->elapsed_ns = 1;
+		  },
+		  -EINVAL },
+		{ "bad-compact-reserved", NB_IOC_COMPACT,
+		  [](Buf &x, uint64_t) {
+			  x.as<struct nb_compact>()->node = g_pool_node;
+			  x.as<struct nb_compact>()->reserved[1] = 1;
+		  },
+		  -EINVAL },
 	};
 	for (const Case &c : cases) {
 		uint64_t feat = _IOC_NR(c.cmd) == _IOC_NR(NB_IOC_MIGRATE) ? NB_FEAT_MIGRATE :
-				_IOC_NR(c.cmd) == _IOC_NR(NB_IOC_BENCH)	  ? NB_FEAT_BENCH : 0;
+				_IOC_NR(c.cmd) == _IOC_NR(NB_IOC_BENCH)	  ? NB_FEAT_BENCH :
+				_IOC_NR(c.cmd) == _IOC_NR(NB_IOC_COMPACT) ? NB_FEAT_COMPACT : 0;
 		memset(&buf, 0, sizeof(buf));
 		c.fill(buf, b.offset);
 		int ret = Ioctl(fd, c.cmd, buf.b);
 		ExpectErrno(c.name, ret, (feat && !(g_ver.features & feat)) ? -ENOTTY : c.want);
 	}
-	ExpectErrno("free-valid", nb_free(h, &b), 0);
+	ExpectErrno("free-valid", nbl_free(h, &b), 0);
 	struct nb_free f = {};
 	f.offset = 0;
 	ExpectErrno("bad-free-offset-zero", Ioctl(fd, NB_IOC_FREE, &f), -ENOENT);
 }
 
-void TestBadBatch(nb_handle *h)
+void TestBadBatch(nbl_handle *h)
 {
-	int fd = nb_fd(h);
+	int fd = nbl_fd(h);
 
 	if (!(g_ver.features & NB_FEAT_BATCH)) {
 		struct nb_alloc_batch b = {};
@@ -466,31 +490,31 @@ void TestBadBatch(nb_handle *h)
 	      "ret %d done %u", ret, b.done);
 
 	/* The library is all or nothing and surfaces the failing entry's errno. */
-	nb_alloc_opts o[3];
-	nb_block out[3];
+	nbl_alloc_opts o[3];
+	nbl_block out[3];
 	size_t failed = 0;
 	for (auto &x : o) {
-		nb_alloc_opts_init(&x);
+		nbl_alloc_opts_init(&x);
 		x.size = 4096;
 	}
 	o[1].policy = 9;
 	uint64_t before = FdBytes(h, g_pool_node);
-	ret = nb_alloc_batch(h, o, 3, out, &failed);
+	ret = nbl_alloc_batch(h, o, 3, out, &failed);
 	CHECK("lib-batch-all-or-nothing", ret == -EINVAL && failed == 1 &&
 						   FdBytes(h, g_pool_node) == before,
 	      "ret %d failed %zu", ret, failed);
 }
 
-void TestBadMmap(nb_handle *h)
+void TestBadMmap(nbl_handle *h)
 {
-	int fd = nb_fd(h);
-	nb_alloc_opts o;
-	nb_block b;
+	int fd = nbl_fd(h);
+	nbl_alloc_opts o;
+	nbl_block b;
 
-	nb_alloc_opts_init(&o);
+	nbl_alloc_opts_init(&o);
 	o.size = 8192;
-	o.lib_flags = NB_LIB_NOMAP;
-	if (nb_alloc(h, &o, &b))
+	o.lib_flags = NBL_NOMAP;
+	if (nbl_alloc(h, &o, &b))
 		return Fail("bad-mmap-setup", "alloc failed");
 	auto try_map = [&](size_t len, int flags, uint64_t off) {
 		void *p = mmap(nullptr, len, PROT_READ | PROT_WRITE, flags, fd, (off_t)off);
@@ -504,7 +528,7 @@ void TestBadMmap(nb_handle *h)
 	ExpectErrno("bad-mmap-unknown-offset", try_map(4096, MAP_SHARED, 1ULL << 44), -EINVAL);
 	ExpectErrno("bad-mmap-longer-than-block", try_map(3 * 4096, MAP_SHARED, b.offset), -EINVAL);
 	ExpectErrno("bad-mmap-past-block-end", try_map(8192, MAP_SHARED, b.offset + 4096), -EINVAL);
-	nb_free(h, &b);
+	nbl_free(h, &b);
 	ExpectErrno("bad-mmap-freed-block", try_map(4096, MAP_SHARED, b.offset), -EINVAL);
 }
 

@@ -44,15 +44,15 @@ void TestIsolation(int node)
 	pid_t pid = fork();
 	if (pid == 0) {
 		/* Process A: allocate, dirty, publish offsets and phys, wait, free, exit. */
-		nb_handle *h;
+		nbl_handle *h;
 		uint64_t msg[2 * kBlocks] = {};
-		nb_block b[kBlocks];
-		nb_alloc_opts o;
+		nbl_block b[kBlocks];
+		nbl_alloc_opts o;
 		char go;
 
-		if (nb_open(g_dev, &h))
+		if (nbl_open(g_dev, &h))
 			_exit(2);
-		nb_alloc_opts_init(&o);
+		nbl_alloc_opts_init(&o);
 		o.size = kSize;
 		o.policy = NB_POLICY_BIND;
 		o.node = node;
@@ -60,7 +60,7 @@ void TestIsolation(int node)
 		for (int i = 0; i < kBlocks; i++) {
 			struct nb_query q;
 
-			if (nb_alloc(h, &o, &b[i]) || nb_query(h, b[i].offset, &q))
+			if (nbl_alloc(h, &o, &b[i]) || nbl_query(h, b[i].offset, &q))
 				_exit(3);
 			memset(b[i].addr, 0xa5, kSize);
 			msg[2 * i] = b[i].offset;
@@ -70,8 +70,8 @@ void TestIsolation(int node)
 		    read(to_child[0], &go, 1) != 1)
 			_exit(4);
 		for (int i = 0; i < kBlocks; i++)
-			nb_free(h, &b[i]);
-		nb_close(h);
+			nbl_free(h, &b[i]);
+		nbl_close(h);
 		_exit(0);
 	}
 	uint64_t msg[2 * kBlocks];
@@ -82,8 +82,8 @@ void TestIsolation(int node)
 	}
 
 	/* Process B (us, a fresh file) cannot name A's blocks. */
-	nb_handle *h;
-	if (nb_open(g_dev, &h)) {
+	nbl_handle *h;
+	if (nbl_open(g_dev, &h)) {
 		kill(pid, SIGKILL);
 		waitpid(pid, nullptr, 0);
 		return Fail("isolation-setup", "open");
@@ -91,18 +91,18 @@ void TestIsolation(int node)
 	int denied = 0;
 	for (int i = 0; i < kBlocks; i++) {
 		struct nb_query q;
-		nb_block other = {};
+		nbl_block other = {};
 		other.offset = msg[2 * i];
 		other.size = kSize;
-		void *p = mmap(nullptr, kSize, PROT_READ, MAP_SHARED, nb_fd(h), (off_t)msg[2 * i]);
+		void *p = mmap(nullptr, kSize, PROT_READ, MAP_SHARED, nbl_fd(h), (off_t)msg[2 * i]);
 		int e_map = p == MAP_FAILED ? errno : 0;
-		int e_query = nb_query(h, msg[2 * i], &q);
+		int e_query = nbl_query(h, msg[2 * i], &q);
 		if (p != MAP_FAILED)
 			munmap(p, kSize);
 		uint64_t moved;
-		int e_mig = (g_ver.features & NB_FEAT_MIGRATE) ? nb_migrate(h, &other, node, &moved)
+		int e_mig = (g_ver.features & NB_FEAT_MIGRATE) ? nbl_migrate(h, &other, node, &moved)
 							     : -ENOENT;
-		int e_free = nb_free(h, &other);
+		int e_free = nbl_free(h, &other);
 		int ok = (e_query == -ENOENT) + (e_map == EINVAL) + (e_mig == -ENOENT) +
 			 (e_free == -ENOENT);
 		if (ok != 4)
@@ -120,23 +120,23 @@ void TestIsolation(int node)
 	int st = 0;
 	waitpid(pid, &st, 0);
 	CHECK("isolation-process-a", WIFEXITED(st) && WEXITSTATUS(st) == 0, "status 0x%x", st);
-	nb_alloc_opts o;
-	nb_alloc_opts_init(&o);
+	nbl_alloc_opts o;
+	nbl_alloc_opts_init(&o);
 	o.size = kSize;
 	o.policy = NB_POLICY_BIND;
 	o.node = node;
 	o.flags = NB_ALLOC_CONTIG;
 	uint64_t dirty = 0, reused = 0;
-	nb_block b[kBlocks];
+	nbl_block b[kBlocks];
 	int got = 0;
 	for (; got < kBlocks; got++) {
 		struct nb_query q;
-		if (nb_alloc(h, &o, &b[got]))
+		if (nbl_alloc(h, &o, &b[got]))
 			break;
 		const unsigned char *p = static_cast<const unsigned char *>(b[got].addr);
 		for (uint64_t j = 0; j < kSize; j++)
 			dirty += p[j] != 0;
-		if (!nb_query(h, b[got].offset, &q))
+		if (!nbl_query(h, b[got].offset, &q))
 			for (int i = 0; i < kBlocks; i++)
 				reused += q.phys_addr && q.phys_addr == msg[2 * i + 1];
 	}
@@ -145,8 +145,8 @@ void TestIsolation(int node)
 	Note("isolation: %llu of %d blocks came back at the same physical address",
 	     (unsigned long long)reused, kBlocks);
 	for (int i = 0; i < got; i++)
-		nb_free(h, &b[i]);
-	nb_close(h);
+		nbl_free(h, &b[i]);
+	nbl_close(h);
 	close(to_parent[0]);
 	close(to_parent[1]);
 	close(to_child[0]);
@@ -173,63 +173,63 @@ int AsNobody(gid_t group, int (*fn)())
 
 int OpenErrno()
 {
-	nb_handle *h;
-	int ret = nb_open(g_dev, &h);
+	nbl_handle *h;
+	int ret = nbl_open(g_dev, &h);
 	if (!ret)
-		nb_close(h);
+		nbl_close(h);
 	return -ret;
 }
 
 /* Exit code: bit 0 open failed, 1 phys shown, 2 NOZERO allowed, 3 BENCH allowed. */
 int UnprivilegedChecks()
 {
-	nb_handle *h;
+	nbl_handle *h;
 	int bad = 0;
 
-	if (nb_open(g_dev, &h))
+	if (nbl_open(g_dev, &h))
 		return 1;
-	nb_alloc_opts o;
-	nb_block b;
-	nb_alloc_opts_init(&o);
+	nbl_alloc_opts o;
+	nbl_block b;
+	nbl_alloc_opts_init(&o);
 	o.size = 4096;
-	if (!nb_alloc(h, &o, &b)) {
+	if (!nbl_alloc(h, &o, &b)) {
 		struct nb_query q;
-		if (nb_query(h, b.offset, &q) || q.phys_addr)
+		if (nbl_query(h, b.offset, &q) || q.phys_addr)
 			bad |= 2;
-		nb_free(h, &b);
+		nbl_free(h, &b);
 	}
 	o.flags = NB_ALLOC_NOZERO;
-	if (nb_alloc(h, &o, &b) != -EPERM)
+	if (nbl_alloc(h, &o, &b) != -EPERM)
 		bad |= 4;
 	struct nb_bench bench = {};
 	bench.node = g_pool_node;
 	bench.iterations = 1;
-	if (nb_bench(h, &bench) != ((g_ver.features & NB_FEAT_BENCH) ? -EPERM : -ENOTTY))
+	if (nbl_bench(h, &bench) != ((g_ver.features & NB_FEAT_BENCH) ? -EPERM : -ENOTTY))
 		bad |= 8;
-	nb_close(h);
+	nbl_close(h);
 	return bad;
 }
 
 /* Exit code: bit 0 open failed, 1 stats failed, 2 alloc not EBADF, 3 reserve not EBADF. */
 int ReadOnlyChecks()
 {
-	nb_handle *h;
+	nbl_handle *h;
 	int bad = 0;
 
-	if (nb_open(g_dev, &h))
+	if (nbl_open(g_dev, &h))
 		return 1;
 	struct nb_stats s;
-	if (nb_stats(h, g_pool_node, &s) || !s.total_bytes)
+	if (nbl_stats(h, g_pool_node, &s) || !s.total_bytes)
 		bad |= 2;
-	nb_alloc_opts o;
-	nb_block b;
-	nb_alloc_opts_init(&o);
+	nbl_alloc_opts o;
+	nbl_block b;
+	nbl_alloc_opts_init(&o);
 	o.size = 4096;
-	if (nb_alloc(h, &o, &b) != -EBADF)
+	if (nbl_alloc(h, &o, &b) != -EBADF)
 		bad |= 4;
-	if (nb_reserve(h, &o, &b) != -EBADF)
+	if (nbl_reserve(h, &o, &b) != -EBADF)
 		bad |= 8;
-	nb_close(h);
+	nbl_close(h);
 	return bad;
 }
 
@@ -271,71 +271,71 @@ void TestPermissions()
 
 /* ---- 6. quota ---- */
 
-void TestQuota(nb_handle *h, int node)
+void TestQuota(nbl_handle *h, int node)
 {
 	struct nb_stats s;
-	nb_alloc_opts o;
-	nb_block b, extra;
+	nbl_alloc_opts o;
+	nbl_block b, extra;
 
-	if (nb_stats(h, node, &s))
+	if (nbl_stats(h, node, &s))
 		return Fail("quota-setup", "stats");
-	nb_alloc_opts_init(&o);
+	nbl_alloc_opts_init(&o);
 	o.policy = NB_POLICY_BIND;
 	o.node = node;
 	if (s.fd_quota_bytes >= s.total_bytes) {
 		Note("quota: fd_quota_bytes %llu >= pool %llu (fd_quota_pct=100): exhaustion instead",
 		     (unsigned long long)s.fd_quota_bytes, (unsigned long long)s.total_bytes);
 		o.size = s.total_bytes + 4096;
-		ExpectErrno("quota-bigger-than-pool-enomem", nb_alloc(h, &o, &b), -ENOMEM);
+		ExpectErrno("quota-bigger-than-pool-enomem", nbl_alloc(h, &o, &b), -ENOMEM);
 		return;
 	}
 	o.size = s.fd_quota_bytes + 4096;
-	ExpectErrno("quota-single-alloc-over-quota-edquot", nb_alloc(h, &o, &b), -EDQUOT);
+	ExpectErrno("quota-single-alloc-over-quota-edquot", nbl_alloc(h, &o, &b), -EDQUOT);
 	o.size = s.fd_quota_bytes;
-	o.lib_flags = NB_LIB_NOMAP;
-	int ret = nb_alloc(h, &o, &b);
+	o.lib_flags = NBL_NOMAP;
+	int ret = nbl_alloc(h, &o, &b);
 	if (ret)
-		return Fail("quota-fill", "allocating the whole quota: %s", nb_strerror(ret));
+		return Fail("quota-fill", "allocating the whole quota: %s", nbl_strerror(ret));
 	o.size = 4096;
-	ExpectErrno("quota-refusal-edquot", nb_alloc(h, &o, &extra), -EDQUOT);
+	ExpectErrno("quota-refusal-edquot", nbl_alloc(h, &o, &extra), -EDQUOT);
 
 	/* Quota is per file: another file may still allocate from the rest of the pool. */
-	nb_handle *h2;
-	if (!nb_open(g_dev, &h2)) {
-		nb_block c;
-		ret = nb_alloc(h2, &o, &c);
+	nbl_handle *h2;
+	if (!nbl_open(g_dev, &h2)) {
+		nbl_block c;
+		ret = nbl_alloc(h2, &o, &c);
 		ExpectErrno("quota-is-per-file", ret, 0);
 		if (!ret)
-			nb_free(h2, &c);
-		nb_close(h2);
+			nbl_free(h2, &c);
+		nbl_close(h2);
 	}
-	nb_free(h, &b);
-	ret = nb_alloc(h, &o, &extra);
+	nbl_free(h, &b);
+	ret = nbl_alloc(h, &o, &extra);
 	ExpectErrno("quota-recovery-after-free", ret, 0);
 	if (!ret)
-		nb_free(h, &extra);
+		nbl_free(h, &extra);
 }
 
 /* ---- 7. migrate, reserve ---- */
 
-void TestMigrate(nb_handle *h, int from, int to)
+void TestMigrate(nbl_handle *h, int from, int to)
 {
 	if (!(g_ver.features & NB_FEAT_MIGRATE))
 		return Note("migrate not advertised");
-	nb_alloc_opts o;
-	nb_block b;
-	nb_alloc_opts_init(&o);
+	nbl_alloc_opts o;
+	nbl_block b;
+	nbl_alloc_opts_init(&o);
 	o.size = 2 << 20;
 	o.policy = NB_POLICY_BIND;
 	o.node = from;
 	o.flags = NB_ALLOC_CONTIG;
-	if (nb_alloc(h, &o, &b))
+	if (nbl_alloc(h, &o, &b))
 		return Fail("migrate-setup", "alloc");
 	uint64_t *w = static_cast<uint64_t *>(b.addr), nonce = 0x31415926ULL ^ (uint64_t)from;
 	for (uint64_t i = 0; i < b.size / 8; i++)
 		w[i] = Pattern(nonce, i);
 	uint64_t moved = 0;
-	int ret = nb_migrate(h, &b, to, &moved);
+	int ret = nbl_migrate(h, &b, to, &moved);
 	uint64_t bad = 0;
 	for (uint64_t i = 0; i < b.size / 8; i++)
 		bad += w[i] != Pattern(nonce, i);
@@ -345,34 +345,34 @@ void TestMigrate(nb_handle *h, int from, int to)
 	      (unsigned long long)moved, (unsigned long long)bad);
 	snprintf(name, sizeof(name), "migrate-%d-to-%d-placement", from, to);
 	VerifyPlacement(name, h, b, to);
-	nb_free(h, &b);
+	nbl_free(h, &b);
 }
 
-void TestReserve(nb_handle *h, int node)
+void TestReserve(nbl_handle *h, int node)
 {
 	if (!(g_ver.features & NB_FEAT_RESERVE))
 		return Note("reserve not advertised");
-	nb_alloc_opts o;
-	nb_block b;
-	nb_alloc_opts_init(&o);
+	nbl_alloc_opts o;
+	nbl_block b;
+	nbl_alloc_opts_init(&o);
 	o.size = 2 << 20;
 	o.policy = NB_POLICY_BIND;
 	o.node = node;
-	int ret = nb_reserve(h, &o, &b);
+	int ret = nbl_reserve(h, &o, &b);
 	if (ret)
-		return Fail("reserve", "%s", nb_strerror(ret));
+		return Fail("reserve", "%s", nbl_strerror(ret));
 	struct nb_query q0, q1;
-	nb_query(h, b.offset, &q0);
+	nbl_query(h, b.offset, &q0);
 	unsigned char *p = static_cast<unsigned char *>(b.addr);
 	bool zero = p[0] == 0 && p[b.size - 1] == 0;
 	p[0] = 1;
-	nb_query(h, b.offset, &q1);
+	nbl_query(h, b.offset, &q1);
 	CHECK("reserve-demand-paged", q0.nr_frames_4k == 0 && b.node == -1 &&
 					      q1.nr_frames_4k >= 1 && q1.node == node && zero,
 	      "frames before %llu (node_out %d), after touch %llu on node %d, zero %d",
 	      (unsigned long long)q0.nr_frames_4k, b.node, (unsigned long long)q1.nr_frames_4k,
 	      q1.node, zero);
-	nb_free(h, &b);
+	nbl_free(h, &b);
 }
 
 /* ---- 8. std::pmr ---- */

@@ -204,11 +204,11 @@ bool g_have_kcore;
  * The independent node check of a CONTIG block filled with Pattern(nonce, word): every page
  * must be at phys + i * 4 KiB (kcore shows our data there) and on @node (sysfs).
  */
-void VerifyPlacement(const char *name, nb_handle *h, const nb_block &b,
+void VerifyPlacement(const char *name, nbl_handle *h, const nbl_block &b,
 		     int node)
 {
 	struct nb_query q;
-	int ret = nb_query(h, b.offset, &q);
+	int ret = nbl_query(h, b.offset, &q);
 	uint64_t pages = b.size / 4096, wrong_data = 0, wrong_node = 0;
 
 	if (ret)
@@ -248,7 +248,7 @@ void VerifyPlacement(const char *name, nb_handle *h, const nb_block &b,
 }
 
 /* pagemap and move_pages, as notes unless they claim something wrong. */
-void CrossCheckPagemap(const char *name, const nb_block &b, int node)
+void CrossCheckPagemap(const char *name, const nbl_block &b, int node)
 {
 	uint64_t entry = 0;
 	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
@@ -298,27 +298,27 @@ int ProbeRead(const volatile unsigned char *p)
 	return sig;
 }
 
-uint64_t FdBytes(nb_handle *h, int node)
+uint64_t FdBytes(nbl_handle *h, int node)
 {
 	struct nb_stats s;
 
-	return nb_stats(h, node, &s) ? ~0ULL : s.fd_bytes;
+	return nbl_stats(h, node, &s) ? ~0ULL : s.fd_bytes;
 }
 
 /* ---- 1. version ---- */
 
-void TestVersion(nb_handle *h)
+void TestVersion(nbl_handle *h)
 {
-	const nb_version &v = *nb_version_info(h);
-	int fd = nb_fd(h);
+	const nb_version &v = *nbl_version_info(h);
+	int fd = nbl_fd(h);
 
 	CHECK("version-abi", v.abi_major == NB_ABI_MAJOR && v.page_size == 4096,
 	      "abi %u.%u page_size %u", v.abi_major, v.abi_minor, v.page_size);
 	CHECK("version-nodes", v.nodes_with_pool && v.nr_node_ids >= 1 && v.nr_node_ids <= 64 &&
 		      (v.nr_node_ids == 64 || !(v.nodes_with_pool >> v.nr_node_ids)) &&
-		      (int)v.nr_node_ids > nb_max_node() && v.max_order <= 20,
+		      (int)v.nr_node_ids > nbl_max_node() && v.max_order <= 20,
 	      "nr_node_ids %u (libnuma max node %d) pools 0x%llx max_order %u", v.nr_node_ids,
-	      nb_max_node(), (unsigned long long)v.nodes_with_pool, v.max_order);
+	      nbl_max_node(), (unsigned long long)v.nodes_with_pool, v.max_order);
 
 	/* An older caller with an 8-byte struct gets the prefix and nothing beyond it. */
 	unsigned char buf[128];
@@ -346,23 +346,23 @@ void TestVersion(nb_handle *h)
 
 /* ---- 2. per node: allocate, map, write, read back, verify placement, free ---- */
 
-void TestNode(nb_handle *h, int node)
+void TestNode(nbl_handle *h, int node)
 {
 	char name[96];
-	nb_alloc_opts o;
-	nb_block b;
+	nbl_alloc_opts o;
+	nbl_block b;
 	const uint64_t size = 4 << 20;
 	uint64_t nonce = ((uint64_t)getpid() << 32) ^ (uint64_t)node ^ 0x5eed0000ULL;
 
-	nb_alloc_opts_init(&o);
+	nbl_alloc_opts_init(&o);
 	o.size = size;
 	o.policy = NB_POLICY_BIND;
 	o.node = node;
 	o.flags = NB_ALLOC_CONTIG;
 	snprintf(name, sizeof(name), "alloc-node%d", node);
-	int ret = nb_alloc(h, &o, &b);
+	int ret = nbl_alloc(h, &o, &b);
 	if (ret)
-		return Fail(name, "%s", nb_strerror(ret));
+		return Fail(name, "%s", nbl_strerror(ret));
 	CHECK(name, b.size == size && b.node == node && b.addr,
 	      "size %llu node %d addr %p", (unsigned long long)b.size, b.node, b.addr);
 
@@ -387,7 +387,7 @@ void TestNode(nb_handle *h, int node)
 
 	snprintf(name, sizeof(name), "query-node%d", node);
 	struct nb_query q;
-	ret = nb_query(h, b.offset, &q);
+	ret = nbl_query(h, b.offset, &q);
 	CHECK(name, !ret && q.node == node && q.size == size && q.nr_frames_4k == size / 4096 &&
 		      q.node_bytes[node < 16 ? node : 0] == (node < 16 ? size : 0) &&
 		      (q.flags & NB_ALLOC_CONTIG),
@@ -400,8 +400,8 @@ void TestNode(nb_handle *h, int node)
 
 	/* FREE zaps every mapping: the library unmaps its own, so keep a second one. */
 	snprintf(name, sizeof(name), "free-zaps-mappings-node%d", node);
-	void *second = mmap(nullptr, size, PROT_READ, MAP_SHARED, nb_fd(h), (off_t)b.offset);
-	ret = nb_free(h, &b);
+	void *second = mmap(nullptr, size, PROT_READ, MAP_SHARED, nbl_fd(h), (off_t)b.offset);
+	ret = nbl_free(h, &b);
 	if (second == MAP_FAILED || ret) {
 		Fail(name, "second mmap %s, free %d", second == MAP_FAILED ? "failed" : "ok", ret);
 	} else {
@@ -423,7 +423,7 @@ using namespace nbvm;
 int main(int argc, char **argv)
 {
 	struct sigaction sa = {};
-	nb_handle *h;
+	nbl_handle *h;
 
 	setvbuf(stdout, nullptr, _IOLBF, 0);
 	if (argc > 1)
@@ -434,12 +434,12 @@ int main(int argc, char **argv)
 	sigaction(SIGBUS, &sa, nullptr);
 	sigaction(SIGSEGV, &sa, nullptr);
 
-	int ret = nb_open(g_dev, &h);
+	int ret = nbl_open(g_dev, &h);
 	if (ret) {
-		Fail("open", "%s: %s", g_dev, nb_strerror(ret));
+		Fail("open", "%s: %s", g_dev, nbl_strerror(ret));
 		return 1;
 	}
-	g_ver = *nb_version_info(h);
+	g_ver = *nbl_version_info(h);
 	g_nr_node_ids = (int)g_ver.nr_node_ids;
 	g_max_order = (int)g_ver.max_order;
 	g_pool_node = __builtin_ctzll(g_ver.nodes_with_pool | (1ULL << 63));
@@ -456,11 +456,11 @@ int main(int argc, char **argv)
 	for (int n : nodes)
 		TestNode(h, n);
 
-	TestBadAlloc(nb_fd(h), NB_IOC_ALLOC, "alloc");
+	TestBadAlloc(nbl_fd(h), NB_IOC_ALLOC, "alloc");
 	if (g_ver.features & NB_FEAT_RESERVE)
-		TestBadAlloc(nb_fd(h), NB_IOC_RESERVE, "reserve");
-	TestBadPointers(nb_fd(h));
-	TestBadCommands(nb_fd(h));
+		TestBadAlloc(nbl_fd(h), NB_IOC_RESERVE, "reserve");
+	TestBadPointers(nbl_fd(h));
+	TestBadCommands(nbl_fd(h));
 	TestBadFreeQueryStats(h);
 	TestBadBatch(h);
 	TestBadMmap(h);
@@ -477,7 +477,7 @@ int main(int argc, char **argv)
 	TestReserve(h, g_pool_node);
 	for (int n : nodes)
 		TestPmr(n);
-	nb_close(h);
+	nbl_close(h);
 
 	printf("# nb_vm_test: %d failure(s)\n", g_failures);
 	return g_failures ? 1 : 0;

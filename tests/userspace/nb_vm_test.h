@@ -30,26 +30,26 @@ uint64_t Bit(int n);
 uint64_t Pattern(uint64_t nonce, uint64_t word); /* never zero */
 
 /* Where a CONTIG block filled with Pattern() really is: kcore + sysfs, not the module. */
-void VerifyPlacement(const char *name, nb_handle *h, const nb_block &b, int node);
-void CrossCheckPagemap(const char *name, const nb_block &b, int node);
+void VerifyPlacement(const char *name, nbl_handle *h, const nbl_block &b, int node);
+void CrossCheckPagemap(const char *name, const nbl_block &b, int node);
 void OnFault(int sig);                          /* SIGBUS/SIGSEGV handler for ProbeRead */
 int ProbeRead(const volatile unsigned char *p); /* 0, or the signal the read raised */
-uint64_t FdBytes(nb_handle *h, int node);       /* this file's bytes on @node (STATS) */
+uint64_t FdBytes(nbl_handle *h, int node);       /* this file's bytes on @node (STATS) */
 
 /* nb_vm_badinput.cpp: bad input for every ioctl and for mmap. */
 void TestBadAlloc(int fd, unsigned long cmd, const char *cmdname);
 void TestBadPointers(int fd);
 void TestBadCommands(int fd);
-void TestBadFreeQueryStats(nb_handle *h);
-void TestBadBatch(nb_handle *h);
-void TestBadMmap(nb_handle *h);
+void TestBadFreeQueryStats(nbl_handle *h);
+void TestBadBatch(nbl_handle *h);
+void TestBadMmap(nbl_handle *h);
 
 /* nb_vm_lifetime.cpp: two processes, permissions, quota, migration, reserve, std::pmr. */
 void TestIsolation(int node);
 void TestPermissions();
-void TestQuota(nb_handle *h, int node);
-void TestMigrate(nb_handle *h, int from, int to);
-void TestReserve(nb_handle *h, int node);
+void TestQuota(nbl_handle *h, int node);
+void TestMigrate(nbl_handle *h, int from, int to);
+void TestReserve(nbl_handle *h, int node);
 void TestPmr(int node);
 
 } // namespace nbvm

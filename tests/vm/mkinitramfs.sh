@@ -5,7 +5,7 @@
 #                  [--file SRC:DST]... [--kmod NAME]... [--moddir DIR]
 #
 #   --out FILE      output image (default: build/vm/initramfs.cpio.gz in the repo)
-#   --kver VER      kernel whose modules --kmod takes (default: tests/vm/kver.sh)
+#   --kver VER      kernel whose modules --kmod takes (default: scripts/kver.sh --boot)
 #   --ko FILE       our own module, installed as /lib/nb/<basename> (load with nb_insmod)
 #   --bin FILE      executable, installed as /bin/<basename>, with the libraries ldd lists
 #                   and the dynamic loader
@@ -103,7 +103,7 @@ for spec in "${files[@]}"; do
 done
 
 if [ ${#kmods[@]} -gt 0 ]; then
-	[ -n "$kver" ] || kver=$("$here/kver.sh")
+	[ -n "$kver" ] || kver=$("$root/scripts/kver.sh" --boot)
 	[ -n "$moddir" ] || moddir=/lib/modules/$kver
 	[ -r "$moddir/modules.dep" ] || die "no $moddir/modules.dep"
 	dst_dir=$stage/lib/modules/$kver

@@ -6,7 +6,7 @@
 #          [--suite FILE] [--ko FILE]... [--bin FILE]... [--file SRC:DST]... [--kmod NAME]...
 #
 #   --topology NAME  one of tests/vm/topologies.sh (2node 4node cpuless big)
-#   --kver VER       kernel to boot from /boot (default: $KVER, else tests/vm/kver.sh)
+#   --kver VER       kernel to boot from /boot (default: $KVER, else scripts/kver.sh --boot)
 #   --timeout SEC    wall-clock limit for the whole VM run (default 300); QEMU is killed after
 #   --initrd FILE    initramfs from mkinitramfs.sh. Without it, the --suite/--ko/--bin/--file/
 #                    --kmod options build one first, named after the log (LOG minus .log,
@@ -63,7 +63,7 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$topo" ] || die "--topology is required (one of: $NB_TOPOLOGIES)"
 nb_topology "$topo" || exit 2
-[ -n "$kver" ] || kver=$("$here/kver.sh") || die "cannot determine the default kernel"
+[ -n "$kver" ] || kver=$("$root/scripts/kver.sh" --boot) || die "cannot determine the default kernel"
 kernel=${kimage:-/boot/vmlinuz-$kver}
 [ -r "$kernel" ] || die "no readable $kernel"
 # A --kernel that is an ELF vmlinux (a source build's) is booted as given; a bzImage (a Debian

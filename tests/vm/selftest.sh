@@ -30,7 +30,7 @@ while [ $# -gt 0 ]; do
 	*) echo "selftest: unknown option '$1'" >&2; exit 2;;
 	esac
 done
-[ -n "$kver" ] || kver=$("$here/kver.sh") || exit 2
+[ -n "$kver" ] || kver=$("$root/scripts/kver.sh" --boot) || exit 2
 work=$root/build/vm/selftest
 mkdir -p "$work"
 

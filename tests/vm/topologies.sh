@@ -17,7 +17,7 @@
 # reaches 3.5 GiB QEMU keeps only 3 GiB below 4 GiB and places the rest from 4 GiB up, so in
 # 4node and big the last node lives entirely above 4 GiB.
 
-NB_TOPOLOGIES="2node 4node cpuless big"
+NB_TOPOLOGIES="2node 4node cpuless big big2"
 
 # _nb_node ID SIZE_MB [CPU]  -- one backend + one NUMA node (no CPU when CPU is empty).
 _nb_node() {
@@ -85,6 +85,13 @@ nb_topology() {
 		TOPO_CPUS=2 nodes=2
 		_nb_node 0 3072 0
 		_nb_node 1 1024 1
+		TOPO_HIGH=1
+		;;
+	big2)
+		TOPO_DESC="node0 and node1 3 GiB each (an aligned GiB in both pools), node1 above 4 GiB"
+		TOPO_CPUS=2 nodes=2
+		_nb_node 0 3072 0
+		_nb_node 1 3072 1
 		TOPO_HIGH=1
 		;;
 	*)

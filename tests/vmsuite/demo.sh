@@ -2,7 +2,7 @@
 . /lib/nb/lib.sh
 say() { echo; echo "### $*"; }
 
-say "numabuddy demo on $(nb_node_count) NUMA nodes (kernel $(uname -r))"
+say "numabuddy demo on $(nbl_node_count) NUMA nodes (kernel $(uname -r))"
 say "insmod numabuddy.ko pool_mb=256   (256 MiB reserved on every node at load)"
 nb_insmod /lib/nb/numabuddy.ko pool_mb=256 || { nb_fail demo-load "insmod failed"; exit 1; }
 numabuddy version

@@ -8,7 +8,7 @@
 #
 # Knobs (run.sh --append): nb_exec_stream_rounds=N (paired bench rounds, default 3, 0 = none),
 # nb_exec_seconds=S (stress-ng run time, default 4), nb_exec_stream_only=1 (only the paired
-# rounds: scripts/bench.sh).
+# rounds: scripts/bench-vm.sh).
 . /lib/nb/lib.sh
 KO=/lib/nb/numabuddy.ko
 POOL_MB=256
@@ -100,7 +100,7 @@ fi # STREAM_ONLY
 
 # 6. Paired bandwidth: numabuddy exec vs numactl --membind (THP off) vs numactl with THP,
 # one after the other in each round, so host noise hits all three alike. Arrays of 2 MiB
-# (4 x the L3 size given), above --min-size. NUMA balancing off, as in bench.sh: its scans
+# (4 x the L3 size given), above --min-size. NUMA balancing off, as in scripts/bench-vm.sh: its scans
 # flush the TLB of anonymous memory only, and under TCG a flush changes later speeds.
 # stream_rate MADVISE CMD...: stress-ng's bogo ops per second of real time. One op is one
 # pass of copy, scale, add and triad over the arrays (10 x 2 MiB moved), so ops/s is

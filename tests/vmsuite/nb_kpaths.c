@@ -42,26 +42,9 @@
 static int failures;
 
 
-struct block {
-	int fd;
-	uint64_t off, size;
-	unsigned char *p;
-};
-
 static const char *size_name(uint64_t size)
 {
 	return size >= GiB ? "1g" : size >= 2 * MiB ? "2m" : "4k";
-}
-
-static int dev_open(void)
-{
-	int fd = open("/dev/numabuddy", O_RDWR | O_CLOEXEC);
-
-	if (fd < 0) {
-		perror("open /dev/numabuddy");
-		exit(1);
-	}
-	return fd;
 }
 
 static uint32_t flags_for(uint64_t size)
@@ -71,52 +54,32 @@ static uint32_t flags_for(uint64_t size)
 }
 
 /* A block of size on node 0, allocated in fd (not mapped). */
-static int block_alloc(int fd, uint64_t size, struct block *b)
+static int block_alloc(int fd, uint64_t size, struct nb_block *b)
 {
-	struct nb_alloc a = { .size = size, .policy = NB_POLICY_BIND, .node = 0,
-			      .flags = flags_for(size) };
-
-	if (ioctl(fd, NB_IOC_ALLOC, &a))
-		return -errno;
-	*b = (struct block){ .fd = fd, .off = a.offset, .size = size };
-	return 0;
+	return nb_block_alloc(fd, size, flags_for(size), 0, b);
 }
 
-static uint64_t block_phys(const struct block *b)
+/* Where the block is now (NB_IOC_QUERY), which b->phys only says for the time of allocation. */
+static uint64_t block_phys(const struct nb_block *b)
 {
 	struct nb_query q = { .offset = b->off };
 
 	return ioctl(b->fd, NB_IOC_QUERY, &q) ? 0 : q.phys_addr;
 }
 
-static int block_map(struct block *b)
+static void block_free(struct nb_block *b)
 {
-	b->p = mmap(NULL, b->size, PROT_READ | PROT_WRITE, MAP_SHARED, b->fd, b->off);
-	if (b->p == MAP_FAILED) {
-		b->p = NULL;
-		return -errno;
-	}
-	return 0;
-}
-
-static void block_free(struct block *b)
-{
-	struct nb_free f = { .offset = b->off };
-
-	if (b->p)
-		munmap(b->p, b->size);
-	b->p = NULL;
-	if (ioctl(b->fd, NB_IOC_FREE, &f))
+	if (nb_block_free(b))
 		FAILF("free-%s errno %d", size_name(b->size), errno);
 }
 
 /* A mapped block whose first two pages hold c; exits on failure (nothing else can run). */
-static void block_new(int fd, uint64_t size, unsigned char c, struct block *b)
+static void block_new(int fd, uint64_t size, unsigned char c, struct nb_block *b)
 {
 	int err = block_alloc(fd, size, b);
 
 	if (!err)
-		err = block_map(b);
+		err = nb_block_map(b);
 	if (err) {
 		FAILF("setup-%s alloc/map: %s", size_name(size), strerror(-err));
 		exit(1);
@@ -140,8 +103,8 @@ static int all_are(const unsigned char *p, size_t n, unsigned char c)
 static void test_vmsplice(uint64_t size, int hold)
 {
 	const char *sz = size_name(size);
-	int fd = dev_open(), fd2 = dev_open(), pfd[2];
-	struct block b, held, other[64];
+	int fd = nb_test_open(), fd2 = nb_test_open(), pfd[2];
+	struct nb_block b, held, other[64];
 	unsigned char buf[PAGE];
 	int n_other = 0, reused = 0;
 
@@ -164,13 +127,13 @@ static void test_vmsplice(uint64_t size, int hold)
 		block_free(&b);
 		goto out;
 	}
-	uint64_t phys = block_phys(&b);
+	uint64_t phys = b.phys;
 
 	block_free(&b);
 	while (n_other < 64 && !reused && block_alloc(fd2, size, &other[n_other]) == 0) {
-		struct block *o = &other[n_other++];
+		struct nb_block *o = &other[n_other++];
 
-		if (block_phys(o) == phys && block_map(o) == 0) {
+		if (o->phys == phys && nb_block_map(o) == 0) {
 			memcpy(o->p, "SECRET", 6);
 			reused = 1;
 		}
@@ -199,8 +162,8 @@ out:
 static void test_process_vm_readv(uint64_t size)
 {
 	const char *sz = size_name(size);
-	int fd = dev_open(), status;
-	struct block b;
+	int fd = nb_test_open(), status;
+	struct nb_block b;
 
 	block_new(fd, size, 'B', &b);
 	pid_t parent = getpid(), pid = fork();
@@ -227,8 +190,8 @@ static void test_io_uring(uint64_t size)
 {
 	const char *sz = size_name(size);
 	struct io_uring_params params = { 0 };
-	int fd = dev_open(), ring = syscall(__NR_io_uring_setup, 4, &params);
-	struct block b;
+	int fd = nb_test_open(), ring = syscall(__NR_io_uring_setup, 4, &params);
+	struct nb_block b;
 
 	if (ring < 0) {
 		FAILF("io_uring-%s setup: %s", sz, strerror(errno));
@@ -254,7 +217,7 @@ static void test_odirect(uint64_t size)
 {
 	const char *sz = size_name(size);
 	int disk = open("/dev/ram0", O_RDWR | O_DIRECT), fd;
-	struct block b;
+	struct nb_block b;
 	void *src;
 
 	if (disk < 0) {
@@ -269,7 +232,7 @@ static void test_odirect(uint64_t size)
 	memset(src, 'R', PAGE);
 	if (pwrite(disk, src, PAGE, 0) != PAGE)
 		FAILF("odirect-%s seed the disk: %s", sz, strerror(errno));
-	fd = dev_open();
+	fd = nb_test_open();
 	block_new(fd, size, 'D', &b);
 	ssize_t n = pread(disk, b.p, PAGE, 0);
 
@@ -289,8 +252,8 @@ static void test_odirect(uint64_t size)
 static void test_move_pages(uint64_t size, int other_node)
 {
 	const char *sz = size_name(size);
-	int fd = dev_open(), status = 99, node = other_node;
-	struct block b;
+	int fd = nb_test_open(), status = 99, node = other_node;
+	struct nb_block b;
 	void *page;
 
 	block_new(fd, size, 'E', &b);
@@ -360,8 +323,8 @@ static int marks_ok(const unsigned char *p)
 /* The VMA surgery of the security issue on a 1 GiB block mapped by one PUD entry. */
 static void test_gib_surgery(void)
 {
-	int fd = dev_open(), sig;
-	struct block b;
+	int fd = nb_test_open(), sig;
+	struct nb_block b;
 
 	block_new(fd, GiB, 'G', &b);
 	put_marks(b.p);

@@ -245,6 +245,246 @@ static void check_migrate_partial(int fd, int from, int to)
 	ioctl(fd, NB_IOC_FREE, &f);
 }
 
+/* How many of the `pages` 4 KiB pages from p have an entry in our page tables. */
+static int pages_mapped(int fd, const unsigned char *p, int pages)
+{
+	unsigned int level;
+	int i, n = 0;
+
+	for (i = 0; i < pages; i++)
+		n += pfn_of(fd, p + i * 4096, &level) != 0;
+	return n;
+}
+
+/* `size` bytes of PROT_NONE address space aligned to `size` (a power of two): fault-around
+ * stays inside the fault's 2 MiB, so a window that straddled one would take two faults. */
+static unsigned char *reserve_aligned(size_t size)
+{
+	unsigned char *r = mmap(NULL, 2 * size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	size_t head;
+
+	if (r == MAP_FAILED)
+		return r;
+	head = (size - ((uintptr_t)r & (size - 1))) & (size - 1);
+	if (head)
+		munmap(r, head);
+	munmap(r + head + size, size - head);
+	return r + head;
+}
+
+/*
+ * Fault-around (nb_vma.c): a 64 KiB block is populated at ALLOC, so reading it end to end is
+ * one fault (the module's fault counter), with all 16 pages in our page tables after it (the
+ * kernel's walk); a VMA over pages 4..11 only gets those 8, never an address outside it,
+ * and a read-only VMA gets read-only entries (a write still faults: SIGSEGV).
+ */
+static void check_fault_around(int fd, int node, unsigned int flags, const char *kind)
+{
+	const size_t size = 64 << 10;
+	struct nb_alloc a = { .size = size, .policy = NB_POLICY_BIND, .node = node,
+			      .flags = flags };
+	char n64[64], nvma[64], nro[64];
+	struct nb_free f = { 0 };
+	volatile unsigned char *p, *part, *ro;
+	unsigned char *resv;
+	long long before, after;
+	unsigned int sum = 0;
+	size_t i;
+
+	snprintf(n64, sizeof(n64), "fault-around-64k%s", kind);
+	snprintf(nvma, sizeof(nvma), "fault-around-inside-vma%s", kind);
+	snprintf(nro, sizeof(nro), "fault-around-read-only%s", kind);
+	if (ioctl(fd, NB_IOC_ALLOC, &a)) {
+		FAIL(n64, "NB_IOC_ALLOC: %s", strerror(errno));
+		return;
+	}
+	p = reserve_aligned(size);
+	if (p != MAP_FAILED)
+		p = mmap((void *)p, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
+			 a.offset);
+	/* The partial mapping goes into the middle of 64 KiB of address space, so the pages
+	 * around it are addresses fault-around might wrongly fill. */
+	resv = reserve_aligned(size);
+	part = resv == MAP_FAILED ? MAP_FAILED :
+	       mmap(resv + 16384, 32768, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
+		    a.offset + 16384);
+	ro = reserve_aligned(size);
+	if (ro != MAP_FAILED)
+		ro = mmap((void *)ro, size, PROT_READ, MAP_SHARED | MAP_FIXED, fd, a.offset);
+	if (p == MAP_FAILED || part == MAP_FAILED || ro == MAP_FAILED) {
+		FAIL(n64, "mmap: %s", strerror(errno));
+		goto out;
+	}
+	before = nb_test_module_faults();
+	for (i = 0; i < size; i += 4096)
+		sum += p[i];
+	after = nb_test_module_faults();
+	if (before < 0)
+		printf("NB-TEST-SKIP %s no debugfs counters\n", n64);
+	else
+		CHECK(n64, after - before == 1 && sum == 0 &&
+		      pages_mapped(fd, (const unsigned char *)p, 16) == 16,
+		      "%lld faults for 16 pages (want 1), %d mapped, sum %u", after - before,
+		      pages_mapped(fd, (const unsigned char *)p, 16), sum);
+
+	sum += part[5 * 4096 - 16384];
+	CHECK(nvma,
+	      pages_mapped(fd, (const unsigned char *)part, 8) == 8 &&
+	      pages_mapped(fd, resv, 4) == 0 && pages_mapped(fd, resv + 49152, 4) == 0,
+	      "vma pages mapped %d of 8, outside %d + %d (want 0)",
+	      pages_mapped(fd, (const unsigned char *)part, 8), pages_mapped(fd, resv, 4),
+	      pages_mapped(fd, resv + 49152, 4));
+
+	sum += ro[0];
+	if (pages_mapped(fd, (const unsigned char *)ro, 16) != 16) {
+		FAIL(nro, "%d of 16 pages mapped",
+		     pages_mapped(fd, (const unsigned char *)ro, 16));
+	} else if (sigsetjmp(fault_jmp, 1) == 0) {
+		ro[7 * 4096] = 1;
+		FAIL(nro, "a write through a read-only mapping went through");
+	} else {
+		CHECK(nro, p[7 * 4096] == 0, "page 7 changed");
+	}
+out:
+	if (p != MAP_FAILED)
+		munmap((void *)p, size);
+	if (resv != MAP_FAILED)
+		munmap(resv, size);
+	if (ro != MAP_FAILED)
+		munmap((void *)ro, size);
+	f.offset = a.offset;
+	ioctl(fd, NB_IOC_FREE, &f);
+}
+
+/* node's "free zeroed" bytes from debugfs' prezero file; 0 when found. */
+static int prezero_bytes(int node, unsigned long long *free_b, unsigned long long *zeroed_b)
+{
+	FILE *f = fopen("/sys/kernel/debug/numabuddy/prezero", "r");
+	char key[64], want_free[32], want_zeroed[32];
+	unsigned long long v;
+	int found = 0;
+
+	if (!f)
+		return -1;
+	snprintf(want_free, sizeof(want_free), "node%d_free_bytes", node);
+	snprintf(want_zeroed, sizeof(want_zeroed), "node%d_zeroed_bytes", node);
+	while (fscanf(f, "%63s %llu", key, &v) == 2) {
+		if (!strcmp(key, want_free)) {
+			*free_b = v;
+			found |= 1;
+		} else if (!strcmp(key, want_zeroed)) {
+			*zeroed_b = v;
+			found |= 2;
+		}
+	}
+	fclose(f);
+	return found == 3 ? 0 : -1;
+}
+
+static int set_prezero_rate(const char *mb_s)
+{
+	FILE *f = fopen("/sys/module/numabuddy/parameters/prezero_mb_s", "w");
+	int ok = f && fputs(mb_s, f) >= 0;
+
+	if (f && fclose(f))
+		ok = 0;
+	return ok ? 0 : -1;
+}
+
+/* Up to `max` blocks of 2 MiB (until the node has no more), each read whole: the bytes not
+ * zero, or -1 if not even one could be allocated. Then filled with a pattern and freed: dirty
+ * memory for whoever comes next. *got: the blocks taken. */
+static long alloc_check_dirty_free(int fd, int node, int max, int *got)
+{
+	static struct nb_block b[64];
+	long wrong = 0;
+	int i, n;
+	size_t j;
+
+	if (max > 64)
+		max = 64;
+	for (n = 0; n < max; n++) {
+		if (nb_block_alloc(fd, 2 << 20, NB_ALLOC_HUGE_2M, node, &b[n]))
+			break;
+		if (nb_block_map(&b[n])) {
+			nb_block_free(&b[n]);
+			break;
+		}
+		for (j = 0; j < b[n].size / 8; j++)
+			wrong += ((const uint64_t *)b[n].p)[j] != 0;
+		memset(b[n].p, 0x5a, b[n].size);
+	}
+	for (i = 0; i < n; i++)
+		nb_block_free(&b[i]);
+	*got = n;
+	return n ? wrong : -1;
+}
+
+/*
+ * Pre-zeroed pools. With the zeroer off, an ALLOC still reads zero: twice every 2 MiB block
+ * of the node (up to 128 MiB), so the second round gets the blocks the first one dirtied,
+ * which only the ALLOC's own memset can have cleared. With it on, those dirty blocks come
+ * back zeroed in the background (debugfs: all the node's free memory is zeroed), and the next
+ * ALLOCs, served from the zeroed blocks (the node's zeroed bytes drop by at least what they
+ * took: the memset was skipped), read zero.
+ */
+static void check_prezero(int fd, int node)
+{
+	unsigned long long free_b = 0, zeroed_b = 0, before = 0;
+	char name[64];
+	long wrong;
+	int got = 0, got2 = 0;
+	double t0;
+
+	snprintf(name, sizeof(name), "prezero-off-reads-zero-node%d", node);
+	if (set_prezero_rate("0")) {
+		FAIL(name, "cannot set prezero_mb_s: %s", strerror(errno));
+		return;
+	}
+	wrong = alloc_check_dirty_free(fd, node, 64, &got);
+	if (wrong >= 0) {
+		long w2 = alloc_check_dirty_free(fd, node, 64, &got2);
+
+		wrong = w2 < 0 ? w2 : wrong + w2;
+	}
+	if (wrong)
+		FAIL(name, "%ld words not zero (-1: no 2 MiB block), %d then %d blocks", wrong,
+		     got, got2);
+	else
+		PASS(name);
+	printf("node%d: %d blocks of 2 MiB dirtied with the zeroer off\n", node, got);
+
+	/* Any number root writes is a rate (the largest: no limit), never a crash. */
+	set_prezero_rate("18446744073709551615");
+	usleep(200000);
+	snprintf(name, sizeof(name), "prezero-node%d-zeroes-free-memory", node);
+	set_prezero_rate("256");
+	for (t0 = nb_test_now(); nb_test_now() - t0 < 120; usleep(100000))
+		if (!prezero_bytes(node, &free_b, &zeroed_b) && zeroed_b == free_b)
+			break;
+	if (prezero_bytes(node, &free_b, &zeroed_b) || zeroed_b != free_b || !zeroed_b) {
+		FAIL(name, "free %llu bytes, zeroed %llu after 120 s", free_b, zeroed_b);
+		set_prezero_rate("64");
+		return;
+	}
+	printf("node%d: %llu free bytes all zeroed in %.1f s\n", node, free_b, nb_test_now() - t0);
+	PASS(name);
+	/* Off again: the zeroed count moves only with us now. */
+	set_prezero_rate("0");
+	before = zeroed_b;
+	snprintf(name, sizeof(name), "prezero-node%d-served-zeroed", node);
+	wrong = alloc_check_dirty_free(fd, node, 8, &got);
+	prezero_bytes(node, &free_b, &zeroed_b);
+	set_prezero_rate("64");
+	if (wrong)
+		FAIL(name, "%ld words not zero (-1: no 2 MiB block)", wrong);
+	else if (before < zeroed_b || before - zeroed_b < (unsigned long long)got << 21)
+		FAIL(name, "zeroed bytes %llu -> %llu for %d blocks: not taken from zeroed memory",
+		     before, zeroed_b, got);
+	else
+		PASS(name);
+}
+
 int main(void)
 {
 	struct nb_version v = { 0 };
@@ -269,6 +509,14 @@ int main(void)
 			continue;
 		nodes++;
 		check_node(fd, node);
+		if (nodes == 1) {
+			check_fault_around(fd, node, 0, "");
+			/* vm_insert_page entries, with page references */
+			if ((v.features & NB_FEAT_PINNABLE) && v.abi_minor >= 2)
+				check_fault_around(fd, node, NB_ALLOC_PINNABLE, "-pinnable");
+		}
+		if (v.features & NB_FEAT_PREZERO)
+			check_prezero(fd, node);
 	}
 	if (nodes < 1)
 		FAIL("nodes-with-pool", "no node has a pool");

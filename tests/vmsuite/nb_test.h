@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,6 +28,114 @@
 #define PASSF(...) do { printf("NB-TEST-PASS "); printf(__VA_ARGS__); printf("\n"); } while (0)
 #define FAILF(...) do { printf("NB-TEST-FAIL "); printf(__VA_ARGS__); printf("\n"); \
 	failures++; } while (0)
+
+/* One block of a numabuddy file: where it is in the file and in memory, and its mapping. */
+struct nb_block {
+	int fd;
+	uint64_t off, size, phys;
+	unsigned char *p;
+};
+
+/* The device, opened read-write; exits when it cannot be (no test can run without it). */
+static inline int nb_test_open(void)
+{
+	int fd = open(NB_DEVICE_PATH, O_RDWR | O_CLOEXEC);
+
+	if (fd < 0) {
+		perror("open " NB_DEVICE_PATH);
+		_exit(1);
+	}
+	return fd;
+}
+
+/* ALLOC of a BIND block of size on node in fd: 0 or -errno; *a holds the reply. */
+static inline int nb_test_alloc(int fd, uint64_t size, uint32_t flags, int node,
+				struct nb_alloc *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->size = size;
+	a->policy = NB_POLICY_BIND;
+	a->node = node;
+	a->flags = flags;
+	return ioctl(fd, NB_IOC_ALLOC, a) ? -errno : 0;
+}
+
+/* A BIND block of size on node in fd, not mapped: 0 or -errno. b->phys is its first frame's
+ * (0 when QUERY fails); b is all zero but fd when the allocation fails. */
+static inline int nb_block_alloc(int fd, uint64_t size, uint32_t flags, int node,
+				 struct nb_block *b)
+{
+	struct nb_alloc a;
+	struct nb_query q;
+	int err;
+
+	memset(b, 0, sizeof(*b));
+	b->fd = fd;
+	err = nb_test_alloc(fd, size, flags, node, &a);
+	if (err)
+		return err;
+	memset(&q, 0, sizeof(q));
+	q.offset = a.offset;
+	b->off = a.offset;
+	b->size = a.alloc_size;
+	if (ioctl(fd, NB_IOC_QUERY, &q) == 0)
+		b->phys = q.phys_addr;
+	return 0;
+}
+
+/* Map the whole block shared, read-write: 0 or -errno. */
+static inline int nb_block_map(struct nb_block *b)
+{
+	b->p = (unsigned char *)mmap(NULL, b->size, PROT_READ | PROT_WRITE, MAP_SHARED, b->fd,
+				     (off_t)b->off);
+	if (b->p == (unsigned char *)MAP_FAILED) {
+		b->p = NULL;
+		return -errno;
+	}
+	return 0;
+}
+
+/* Unmap (if mapped) and free the block: 0 or -errno of NB_IOC_FREE. */
+static inline int nb_block_free(struct nb_block *b)
+{
+	struct nb_free f;
+
+	memset(&f, 0, sizeof(f));
+	f.offset = b->off;
+	if (b->p)
+		munmap(b->p, b->size);
+	b->p = NULL;
+	return ioctl(b->fd, NB_IOC_FREE, &f) ? -errno : 0;
+}
+
+/* The number in a sysfs (or proc) file, or -1. */
+static inline long nb_test_read_long(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long v = -1;
+
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+/* The module's fault handler calls so far (debugfs counters "faults"), or -1. */
+static inline long long nb_test_module_faults(void)
+{
+	char line[128];
+	long long v = -1;
+	FILE *f = fopen("/sys/kernel/debug/numabuddy/counters", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "faults %lld", &v) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return v;
+}
 
 /* Seconds on the monotonic clock. */
 static inline double nb_test_now(void)

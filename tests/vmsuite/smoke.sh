@@ -14,6 +14,15 @@ nb_dmesg_mark
 with_mem_nodes() { for n in $(nb_nodes); do [ "$(nb_node_mem_kb "$n")" -gt 0 ] && echo "$n"; done; }
 
 nb_ramdisk
+# A block device that completes reads 2 s late: nb_pinnable frees a block while an O_DIRECT
+# read into it is in flight. Without it (the debug kernel has no modules) that case skips.
+modprobe null_blk nr_devices=1 irqmode=2 completion_nsec=2000000000 2>/dev/null ||
+	echo "no null_blk module"
+# vgem imports nb_pinnable's dma-bufs (DRM PRIME), as a GPU driver would.
+modprobe vgem 2>/dev/null || echo "no vgem module"
+# vivid (one capture node, dma-contig buffers) imports them and draws frames into them.
+modprobe vivid n_devs=1 node_types=0x1 allocators=1 multiplanar=1 2>/dev/null ||
+	echo "no vivid module"
 before=$(nb_free_snapshot)
 memfree_before=$(for n in $(nb_nodes); do echo "$n $(nb_node_free_kb "$n")"; done)
 if ! nb_check insmod nb_insmod "$KO" pool_mb="$POOL_MB" nodes="$NODES" fd_quota_pct=100; then
@@ -49,14 +58,55 @@ grep -q '^ok' /sys/kernel/debug/numabuddy/check && nb_pass core-check-after-load
 	nb_fail core-check-after-load "$(cat /sys/kernel/debug/numabuddy/check)"
 
 progs="nb_smoke"
+# nb_inplace migrates between two pools (big has one).
+set -- $pool_nodes
+[ "$#" -ge 2 ] && progs="$progs nb_inplace"
 command -v nb_vm_test >/dev/null && progs="$progs nb_vm_test"
 # nb_kpaths reads a RAM disk with O_DIRECT; its 1 GiB cases come with the mapper's.
 case " $MAPPER_ARGS " in *" --mixed "*) KPATHS_ARGS=--gib;; *) KPATHS_ARGS=;; esac
+# nb_pinnable sweeps whole pools and needs two of them: the small multi-node pools only.
+case " $(echo $pool_nodes) " in
+*" 0 1 "*) [ "$POOL_MB" -le 256 ] && progs="$progs nb_pinnable";;
+esac
+# nb_compact fills a whole pool with 16 KiB blocks and maps a third of them: small pools only.
+[ "$POOL_MB" -le 256 ] && progs="$progs nb_compact"
 for prog in $progs "nb_mapper $MAPPER_ARGS" "nb_kpaths $KPATHS_ARGS"; do
 	$prog
 	rc=$?
 	if [ "$rc" -eq 0 ]; then nb_pass "${prog%% *}"; else nb_fail "${prog%% *}" "exit $rc"; fi
 done
+# The CLI's I/O commands against the module (with nb_pinnable: pools on nodes 0 and 1).
+case " $progs " in *" nb_pinnable "*)
+	if command -v numabuddy >/dev/null; then
+		out=$(numabuddy query --size 64K --node 1 --pinnable 2>&1)
+		case "$out" in *"mapping:  refcounted pages"*) nb_pass cli-query-pinnable;;
+		*) nb_fail cli-query-pinnable "$out";; esac
+		# shellcheck disable=SC2016 # expanded by the program numabuddy runs
+		out=$(numabuddy export --size 1M --node 1 --contig -- sh -c \
+			'grep "^name:" /proc/self/fdinfo/$NUMABUDDY_DMABUF_FD; echo size=$NUMABUDDY_DMABUF_SIZE' 2>&1)
+		case "$out" in *"numabuddy-node1"*"size=1048576"*) nb_pass cli-export-dmabuf;;
+		*) nb_fail cli-export-dmabuf "$out";; esac
+	fi;;
+esac
+# The CLI's compact against the module: nothing to move on an idle pool, and stats say how many
+# compactions ran (nb_compact ran some on the small pools).
+if command -v numabuddy >/dev/null; then
+	n=$(echo $pool_nodes | awk '{ print $1 }')
+	out=$(numabuddy compact --node "$n" --order 9 2>&1)
+	case "$out" in *"node $n: a free block of order 9 existed already"*) nb_pass cli-compact;;
+	*) nb_fail cli-compact "$out";; esac
+	out=$(numabuddy compact --node 63 2>&1); rc=$?
+	if [ "$rc" -eq 1 ]; then nb_pass cli-compact-bad-node; else nb_fail cli-compact-bad-node "exit $rc: $out"; fi
+	out=$(numabuddy stats --node "$n" 2>&1)
+	case "$out" in *"compaction:"*) nb_pass cli-stats-compaction;;
+	*) nb_fail cli-stats-compaction "$out";; esac
+	# STATS zeroed_bytes through the CLI: present, and never more than the free bytes.
+	out=$(numabuddy stats --node "$n" --json 2>&1)
+	free=$(echo "$out" | sed -n 's/.*"free_bytes": \([0-9]*\).*/\1/p' | head -n 1)
+	zeroed=$(echo "$out" | sed -n 's/.*"zeroed_bytes": \([0-9]*\).*/\1/p' | head -n 1)
+	if [ -n "$free" ] && [ -n "$zeroed" ] && [ "$zeroed" -le "$free" ]; then nb_pass cli-stats-zeroed
+	else nb_fail cli-stats-zeroed "free '$free' zeroed '$zeroed': $out"; fi
+fi
 grep -q '^ok' /sys/kernel/debug/numabuddy/check && nb_pass core-check-after-use ||
 	nb_fail core-check-after-use "$(cat /sys/kernel/debug/numabuddy/check)"
 

@@ -66,15 +66,15 @@ inline std::string size_name(uint64_t b)
 }
 
 /* The process-wide device handle; nullptr (and a message once) when the module is absent. */
-inline nb_handle *dev()
+inline nbl_handle *dev()
 {
-	static nb_handle *h;
+	static nbl_handle *h;
 	static bool tried;
 	if (!tried) {
 		tried = true;
-		int err = nb_open(nullptr, &h);
+		int err = nbl_open(nullptr, &h);
 		if (err) {
-			fprintf(stderr, "numabuddy: %s\n", nb_strerror(err));
+			fprintf(stderr, "numabuddy: %s\n", nbl_strerror(err));
 			h = nullptr;
 		}
 	}
@@ -89,7 +89,7 @@ inline int pin_cpu(int cpu)
 	CPU_SET(cpu, &set);
 	if (sched_setaffinity(0, sizeof(set), &set))
 		return -errno;
-	return nb_node_of_cpu(cpu);
+	return nbl_node_of_cpu(cpu);
 }
 
 /*
@@ -106,6 +106,19 @@ inline int bench_cpu()
 
 inline bool smoke() { return getenv("NB_BENCH_SMOKE") != nullptr; }
 
+/* The number in a sysfs file (a module parameter, a pool attribute), or -1. */
+inline long read_number(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long v = -1;
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
 /* NB_IOC_WALK level of @addr in our own page tables (NB_WALK_*), -errno on error. */
 inline int walk_level(void *addr)
 {
@@ -114,7 +127,7 @@ inline int walk_level(void *addr)
 	struct nb_walk w;
 	memset(&w, 0, sizeof(w));
 	w.addr = (uint64_t)(uintptr_t)addr;
-	if (ioctl(nb_fd(dev()), NB_IOC_WALK, &w))
+	if (ioctl(nbl_fd(dev()), NB_IOC_WALK, &w))
 		return -errno;
 	return (int)w.level;
 }
@@ -130,6 +143,55 @@ inline const char *level_name(int level)
 	}
 }
 
+/*
+ * Whether this boot zeroes every page allocation (init_on_alloc): Debian's kernels default to
+ * on (CONFIG_INIT_ON_ALLOC_DEFAULT_ON=y), so only an explicit init_on_alloc=0 turns it off.
+ */
+inline bool init_on_alloc()
+{
+	static int cached = -1;
+	if (cached < 0) {
+		char buf[4096] = { 0 };
+		FILE *f = fopen("/proc/cmdline", "r");
+		if (f) {
+			if (!fgets(buf, sizeof(buf), f))
+				buf[0] = 0;
+			fclose(f);
+		}
+		cached = strstr(buf, "init_on_alloc=0") || strstr(buf, "init_on_alloc=off") ? 0 : 1;
+	}
+	return cached;
+}
+
+/* AnonHugePages (KiB) of the mapping holding @addr, from /proc/self/smaps; -1 if not found. */
+inline long anon_huge_kb(const void *addr)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	if (!f)
+		return -1;
+	char line[512];
+	bool inside = false;
+	long kb = -1;
+	uintptr_t a = (uintptr_t)addr;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+		char dash;
+		/* A mapping's header: "lo-hi perms ..."; field lines are "Name:   N kB". */
+		if (sscanf(line, "%lx%c%lx", &lo, &dash, &hi) == 3 && dash == '-') {
+			if (inside)
+				break;
+			inside = a >= lo && a < hi;
+			continue;
+		}
+		if (inside && !strncmp(line, "AnonHugePages:", 14)) {
+			kb = atol(line + 14);
+			break;
+		}
+	}
+	fclose(f);
+	return kb;
+}
+
 /* Abort the case with a reason the JSON keeps ("error_message"). */
 inline void fail(benchmark::State &st, const char *what, int err)
 {
@@ -137,10 +199,10 @@ inline void fail(benchmark::State &st, const char *what, int err)
 	st.SkipWithError(m.c_str());
 }
 
-inline nb_alloc_opts opts_on(int node, uint64_t size, uint32_t flags)
+inline nbl_alloc_opts opts_on(int node, uint64_t size, uint32_t flags)
 {
-	nb_alloc_opts o;
-	nb_alloc_opts_init(&o);
+	nbl_alloc_opts o;
+	nbl_alloc_opts_init(&o);
 	o.size = size;
 	o.policy = NB_POLICY_BIND;
 	o.node = node;

@@ -10,6 +10,11 @@
  * Then, per size (8, 64, 256 MiB), a fixed number of attempts; each one is timed and freed
  * again at once. Counters: success_pct; the time is the mean over all attempts.
  *   numabuddy:   NB_IOC_ALLOC with NB_ALLOC_CONTIG, BIND to the node (zeroed at the ioctl).
+ *                When the pool has the bytes but not in one piece, the module compacts the
+ *                node (moves the workload's blocks out of one aligned run) and retries once:
+ *                counters compactions, compact_ms (their total time, from STATS'
+ *                compact_ns), compact_ms_per_success and moved_mib. The first attempt pays
+ *                for the compaction; the block it freed again serves the later ones.
  *   hugetlb_1G:  what the kernel can offer user space above its buddy's 4 MiB limit
  *                (alloc_pages order <= 10): a 1 GiB hugetlb page allocated at run time on
  *                the node (nr_hugepages, alloc_contig_pages), mapped and the requested size
@@ -40,7 +45,7 @@ std::string g_frag_note;
 uint64_t pool_free(int node)
 {
 	struct nb_stats s;
-	if (nb_stats(dev(), node, &s))
+	if (nbl_stats(dev(), node, &s))
 		return 0;
 	return s.free_bytes;
 }
@@ -51,28 +56,28 @@ void fragment()
 	std::mt19937_64 rng(42);
 	static const uint64_t sizes[] = { 4 * KiB, 8 * KiB, 16 * KiB, 32 * KiB, 64 * KiB };
 	uint64_t target = pool_free(g_node) * (uint64_t)g_pct / 100, used = 0;
-	std::vector<nb_alloc_opts> req;
+	std::vector<nbl_alloc_opts> req;
 	while (used < target) {
 		uint64_t s = sizes[rng() % 5];
 		/* NOZERO (root only): the workload's own zeroing would only slow the setup. */
-		nb_alloc_opts o = opts_on(g_node, s, NB_ALLOC_NOZERO);
-		o.lib_flags = NB_LIB_NOMAP;
+		nbl_alloc_opts o = opts_on(g_node, s, NB_ALLOC_NOZERO);
+		o.lib_flags = NBL_NOMAP;
 		req.push_back(o);
 		used += s;
 	}
-	std::vector<nb_block> blocks(req.size());
+	std::vector<nbl_block> blocks(req.size());
 	size_t done = 0;
 	while (done < req.size()) {
 		size_t n = std::min<size_t>(4096, req.size() - done), bad = 0;
-		int err = nb_alloc_batch(dev(), &req[done], n, &blocks[done], &bad);
+		int err = nbl_alloc_batch(dev(), &req[done], n, &blocks[done], &bad);
 		if (err) {
-			fprintf(stderr, "fragment: batch at %zu: %s\n", done + bad, nb_strerror(err));
+			fprintf(stderr, "fragment: batch at %zu: %s\n", done + bad, nbl_strerror(err));
 			break;
 		}
 		done += n;
 	}
 	for (size_t i = 0; i < done; i += 2)
-		nb_free(dev(), &blocks[i]);
+		nbl_free(dev(), &blocks[i]);
 	uint64_t kept = 0;
 	for (size_t i = 1; i < done; i += 2)
 		kept += blocks[i].size;
@@ -107,24 +112,48 @@ void fragment()
 		 (unsigned long long)(kused / MiB));
 	g_frag_note = buf;
 	fprintf(stderr, "%s\n", buf);
+	/* What the workload left: the pool's free blocks per order (debugfs, root). */
+	if (FILE *f = fopen("/sys/kernel/debug/numabuddy/buddyinfo", "r")) {
+		char line[512];
+		while (fgets(line, sizeof(line), f))
+			fprintf(stderr, "after fragmenting: %s", line);
+		fclose(f);
+	}
+}
+
+struct nb_stats node_stats(int node)
+{
+	struct nb_stats s;
+	memset(&s, 0, sizeof(s));
+	nbl_stats(dev(), node, &s);
+	return s;
 }
 
 void contig_numabuddy(benchmark::State &st, uint64_t size)
 {
-	nb_alloc_opts o = opts_on(g_node, size, NB_ALLOC_CONTIG);
-	o.lib_flags = NB_LIB_NOMAP;
+	nbl_alloc_opts o = opts_on(g_node, size, NB_ALLOC_CONTIG);
+	o.lib_flags = NBL_NOMAP;
 	uint64_t ok = 0, tries = 0;
+	struct nb_stats before = node_stats(g_node);
 	for (auto _ : st) {
-		nb_block b;
+		nbl_block b;
 		uint64_t t0 = now_ns();
-		int err = nb_alloc(dev(), &o, &b);
+		int err = nbl_alloc(dev(), &o, &b);
 		if (!err)
-			nb_free(dev(), &b);
+			nbl_free(dev(), &b);
 		st.SetIterationTime(secs(now_ns() - t0));
 		tries++;
 		ok += !err;
 	}
 	st.counters["success_pct"] = tries ? 100.0 * (double)ok / (double)tries : 0;
+	struct nb_stats after = node_stats(g_node);
+	double ms = (double)(after.compact_ns - before.compact_ns) / 1e6;
+	st.counters["compactions"] = (double)(after.compactions - before.compactions);
+	st.counters["compact_failures"] = (double)(after.compact_failures - before.compact_failures);
+	st.counters["compact_ms"] = ms;
+	st.counters["compact_ms_per_success"] = ok ? ms / (double)ok : 0;
+	st.counters["moved_mib"] =
+		(double)(after.compact_moved_bytes - before.compact_moved_bytes) / (double)MiB;
 }
 
 bool write_file(const char *path, const char *val)
@@ -137,31 +166,20 @@ bool write_file(const char *path, const char *val)
 	return ok;
 }
 
-long read_long(const char *path)
-{
-	char buf[32] = { 0 };
-	int fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return -1;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	return n > 0 ? atol(buf) : -1;
-}
-
 void contig_hugetlb_1g(benchmark::State &st, uint64_t size)
 {
 	char path[128];
 	snprintf(path, sizeof(path),
 		 "/sys/devices/system/node/node%d/hugepages/hugepages-1048576kB/nr_hugepages",
 		 g_node);
-	if (read_long(path) < 0) {
+	if (read_number(path) < 0) {
 		st.SkipWithError("no 1 GiB hugetlb pages in this kernel/CPU");
 		return;
 	}
 	uint64_t ok = 0, tries = 0;
 	for (auto _ : st) {
 		uint64_t t0 = now_ns();
-		bool got = write_file(path, "1") && read_long(path) == 1;
+		bool got = write_file(path, "1") && read_number(path) == 1;
 		if (got) {
 			void *p = mmap(nullptr, GiB, PROT_READ | PROT_WRITE,
 				       MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_HUGE_1GB, -1, 0);
@@ -190,7 +208,7 @@ void order10(benchmark::State &st, uint32_t allocator)
 		b.order = 10;
 		b.node = g_node;
 		b.iterations = 1;
-		int err = nb_bench(dev(), &b);
+		int err = nbl_bench(dev(), &b);
 		if (err) {
 			fail(st, "NB_IOC_BENCH", err);
 			return;

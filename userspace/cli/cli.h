@@ -25,10 +25,10 @@ extern const char *cli_device_path; /* --device, $NUMABUDDY_DEVICE, or NULL */
 /* "numabuddy CMD: MSG\nTry 'numabuddy CMD --help'." on stderr; returns EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-/* "numabuddy CMD: WHAT: <nb_strerror>" on stderr; returns 1. */
+/* "numabuddy CMD: WHAT: <nbl_strerror>" on stderr; returns 1. */
 int cli_fail(const char *cmd, const char *what, int err);
 /* Opens the device or explains why not (module not loaded, group missing). 0 or 1. */
-int cli_open(const char *cmd, nb_handle **h);
+int cli_open(const char *cmd, nbl_handle **h);
 
 /* Strict number parsers for options: 0 or EXIT_USAGE after printing the error. */
 int cli_parse_node(const char *cmd, const char *opt, const char *arg, int32_t *out);
@@ -49,6 +49,9 @@ int cmd_alloc(int argc, char **argv);
 int cmd_reserve(int argc, char **argv);
 int cmd_query(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 int cmd_exec(int argc, char **argv);
+int cmd_pool(int argc, char **argv);
+int cmd_compact(int argc, char **argv);
 
 #endif /* NUMABUDDY_CLI_H */

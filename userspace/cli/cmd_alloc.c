@@ -1,23 +1,26 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * cmd_alloc.c - the block commands: alloc, reserve, query, migrate. They share one option
+ * cmd_alloc.c - the block commands: alloc, reserve, query, migrate, export. They share one option
  * parser because they all start by allocating a block (blocks live only as long as the fd,
  * so a command cannot name a block another process made).
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 
 struct alloc_args {
-	nb_alloc_opts o;
+	nbl_alloc_opts o;
 	int have_size, have_order, have_node, have_nodes, have_policy;
 	uint64_t huge;
 	int touch;
@@ -31,7 +34,7 @@ struct alloc_args {
 enum {
 	OPT_ORDER = 256, OPT_NODES, OPT_INTERLEAVE, OPT_MEMBIND, OPT_PREFERRED, OPT_LOCALALLOC,
 	OPT_HUGE, OPT_CONTIG, OPT_LOW4G, OPT_NOZERO, OPT_TOUCH, OPT_HOLD, OPT_POPULATE, OPT_TO,
-	OPT_DRY_RUN,
+	OPT_DRY_RUN, OPT_PINNABLE,
 };
 
 static const struct option long_opts[] = {
@@ -54,6 +57,7 @@ static const struct option long_opts[] = {
 	{ "populate", no_argument, NULL, OPT_POPULATE },
 	{ "to", required_argument, NULL, OPT_TO },
 	{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
+	{ "pinnable", no_argument, NULL, OPT_PINNABLE },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -74,6 +78,8 @@ static const char alloc_help_common[] =
 	"      --contig           one physically contiguous range\n"
 	"      --low4g            only memory below 4 GiB\n"
 	"      --nozero           skip zeroing (CAP_SYS_ADMIN only)\n"
+	"      --pinnable         I/O-capable: O_DIRECT, io_uring, RDMA, dma-buf work on it\n"
+	"                         (4 KiB mappings; FREE waits for the kernel's references)\n"
 	"      --touch            write every page (after checking it reads as zero)\n"
 	"      --dry-run          print the request as the module would get it; send nothing\n";
 
@@ -99,7 +105,7 @@ static const char *looks_nodelist(const char *s)
 
 static int set_nodes(const char *cmd, const char *opt, const char *arg, struct alloc_args *a)
 {
-	if (nb_parse_nodelist(arg, &a->o.nodemask))
+	if (nbl_parse_nodelist(arg, &a->o.nodemask))
 		return cli_usage_error(cmd, "%s: bad node list '%s' (use e.g. 0,1 or 0-3 or all)",
 				       opt, arg ? arg : "");
 	a->have_nodes = 1;
@@ -108,7 +114,7 @@ static int set_nodes(const char *cmd, const char *opt, const char *arg, struct a
 
 static int set_policy(const char *cmd, const char *arg, struct alloc_args *a)
 {
-	if (nb_parse_policy(arg, &a->o.policy))
+	if (nbl_parse_policy(arg, &a->o.policy))
 		return cli_usage_error(cmd, "unknown policy '%s' (local, preferred, bind, interleave)",
 				       arg);
 	a->have_policy = 1;
@@ -124,7 +130,7 @@ static int parse_alloc_args(const char *cmd, int argc, char **argv, const char *
 	int c, ret = 0;
 
 	memset(a, 0, sizeof(*a));
-	nb_alloc_opts_init(&a->o);
+	nbl_alloc_opts_init(&a->o);
 	optind = 0;
 	opterr = 0;
 	while (!ret && (c = getopt_long(argc, argv, "+hs:n:p:", long_opts, NULL)) != -1) {
@@ -173,7 +179,7 @@ static int parse_alloc_args(const char *cmd, int argc, char **argv, const char *
 			a->have_policy = 1;
 			break;
 		case OPT_HUGE:
-			if (nb_parse_size(optarg, &a->huge) ||
+			if (nbl_parse_size(optarg, &a->huge) ||
 			    (a->huge != (2ULL << 20) && a->huge != (1ULL << 30)))
 				ret = cli_usage_error(cmd, "--huge takes 2M or 1G, got '%s'", optarg);
 			a->o.flags |= a->huge == (2ULL << 20) ? NB_ALLOC_HUGE_2M : NB_ALLOC_HUGE_1G;
@@ -189,6 +195,9 @@ static int parse_alloc_args(const char *cmd, int argc, char **argv, const char *
 			break;
 		case OPT_POPULATE:
 			a->o.flags |= NB_ALLOC_POPULATE;
+			break;
+		case OPT_PINNABLE:
+			a->o.flags |= NB_ALLOC_PINNABLE;
 			break;
 		case OPT_TOUCH:
 			a->touch = 1;
@@ -230,7 +239,7 @@ static int parse_alloc_args(const char *cmd, int argc, char **argv, const char *
 		break;
 	case NB_POLICY_PREFERRED:
 		if (a->have_nodes && !a->have_node && a->o.nodemask &&
-		    !(a->o.nodemask & (a->o.nodemask - 1)) && a->o.nodemask != NB_NODES_ALL) {
+		    !(a->o.nodemask & (a->o.nodemask - 1)) && a->o.nodemask != NBL_NODES_ALL) {
 			a->o.node = __builtin_ctzll(a->o.nodemask); /* --nodes 1 means --node 1 */
 			a->o.nodemask = 0;
 		} else if (a->have_nodes) {
@@ -247,11 +256,13 @@ static int parse_alloc_args(const char *cmd, int argc, char **argv, const char *
 		if (a->have_node)
 			return cli_usage_error(cmd, "policy interleave takes --nodes, not --node");
 		if (!a->have_nodes)
-			a->o.nodemask = NB_NODES_ALL;
+			a->o.nodemask = NBL_NODES_ALL;
 		break;
 	}
 	if ((a->o.flags & NB_ALLOC_POPULATE) && strcmp(cmd, "reserve"))
 		return cli_usage_error(cmd, "--populate only applies to reserve");
+	if ((a->o.flags & NB_ALLOC_PINNABLE) && !strcmp(cmd, "reserve"))
+		return cli_usage_error(cmd, "--pinnable does not apply to reserve (blocks only)");
 	return 0;
 }
 
@@ -264,7 +275,7 @@ static double now_sec(void)
 }
 
 /* Writes every page after checking it reads as zero; returns 0, or 1 on dirty memory. */
-static int touch_block(const nb_block *b)
+static int touch_block(const nbl_block *b)
 {
 	static const unsigned char zero[4096];
 	unsigned char *p = b->addr;
@@ -287,7 +298,7 @@ static int touch_block(const nb_block *b)
 	return 0;
 }
 
-static void print_block(const nb_block *b, const struct alloc_args *a)
+static void print_block(const nbl_block *b, const struct alloc_args *a)
 {
 	char nodes[256];
 
@@ -297,11 +308,11 @@ static void print_block(const nb_block *b, const struct alloc_args *a)
 	else
 		printf("node:     %d\n", b->node);
 	printf("size:     %s (%" PRIu64 " bytes)\n", cli_bytes(b->size), b->size);
-	printf("policy:   %s", nb_policy_name(a->o.policy));
+	printf("policy:   %s", nbl_policy_name(a->o.policy));
 	if (a->o.policy == NB_POLICY_PREFERRED || (a->o.policy == NB_POLICY_BIND && !a->have_nodes))
 		printf(" node %d", a->o.node);
 	else if (a->have_nodes || a->o.policy == NB_POLICY_INTERLEAVE)
-		printf(" nodes %s", a->o.nodemask == NB_NODES_ALL ? "all" :
+		printf(" nodes %s", a->o.nodemask == NBL_NODES_ALL ? "all" :
 		       cli_format_nodemask(a->o.nodemask, nodes, sizeof(nodes)));
 	printf("\naddress:  %p\n", b->addr);
 }
@@ -339,6 +350,9 @@ static void print_query(const struct nb_query *q)
 	printf("q.frames: %llu x 4 KiB populated\n", (unsigned long long)q->nr_frames_4k);
 	printf("mapped:   4K %s, 2M %s, 1G %s\n", cli_bytes(q->mapped_4k), cli_bytes(q->mapped_2m),
 	       cli_bytes(q->mapped_1g));
+	printf("mapping:  %s\n", q->mapping == NB_MAPPING_PAGES ?
+	       "refcounted pages (pinnable: I/O paths work)" :
+	       "PFN entries (the kernel's I/O paths get EFAULT)");
 	if (q->phys_addr)
 		printf("phys:     0x%llx\n", (unsigned long long)q->phys_addr);
 	else
@@ -352,8 +366,8 @@ static int run_block_cmd(const char *cmd, int reserve, int argc, char **argv, co
 {
 	struct alloc_args a;
 	struct nb_query q;
-	nb_handle *h;
-	nb_block b;
+	nbl_handle *h;
+	nbl_block b;
 	int ret;
 
 	ret = parse_alloc_args(cmd, argc, argv, help, &a);
@@ -365,23 +379,23 @@ static int run_block_cmd(const char *cmd, int reserve, int argc, char **argv, co
 		char nodes[64];
 
 		printf("%s size=%llu order=%u policy=%s node=%d nodes=%s flags=0x%x\n", cmd,
-		       (unsigned long long)a.o.size, a.o.order, nb_policy_name(a.o.policy), a.o.node,
-		       a.o.nodemask == NB_NODES_ALL ? "all" :
+		       (unsigned long long)a.o.size, a.o.order, nbl_policy_name(a.o.policy), a.o.node,
+		       a.o.nodemask == NBL_NODES_ALL ? "all" :
 		       cli_format_nodemask(a.o.nodemask, nodes, sizeof(nodes)), a.o.flags);
 		return 0;
 	}
 	if (cli_open(cmd, &h))
 		return 1;
-	ret = reserve ? nb_reserve(h, &a.o, &b) : nb_alloc(h, &a.o, &b);
+	ret = reserve ? nbl_reserve(h, &a.o, &b) : nbl_alloc(h, &a.o, &b);
 	if (ret) {
-		nb_close(h);
+		nbl_close(h);
 		return cli_fail(cmd, reserve ? "reserve failed" : "allocation failed", ret);
 	}
 	print_block(&b, &a);
 	if (a.touch)
 		ret = touch_block(&b);
 	if (!strcmp(cmd, "query") || reserve) {
-		int qr = nb_query(h, b.offset, &q);
+		int qr = nbl_query(h, b.offset, &q);
 
 		if (qr)
 			ret = cli_fail(cmd, "query failed", qr);
@@ -390,8 +404,8 @@ static int run_block_cmd(const char *cmd, int reserve, int argc, char **argv, co
 	}
 	if (a.hold)
 		hold_block(&a);
-	nb_free(h, &b);
-	nb_close(h);
+	nbl_free(h, &b);
+	nbl_close(h);
 	return ret;
 }
 
@@ -451,8 +465,8 @@ int cmd_migrate(int argc, char **argv)
 	char help[sizeof(alloc_help_common) + 512];
 	struct alloc_args a;
 	uint64_t *w, i, words, bad = 0, moved = 0;
-	nb_handle *h;
-	nb_block b;
+	nbl_handle *h;
+	nbl_block b;
 	double t0;
 	int ret;
 
@@ -469,13 +483,13 @@ int cmd_migrate(int argc, char **argv)
 		return cli_usage_error("migrate", "missing --to NODE");
 	if (cli_open("migrate", &h))
 		return 1;
-	if (!(nb_version_info(h)->features & NB_FEAT_MIGRATE)) {
-		nb_close(h);
+	if (!(nbl_version_info(h)->features & NB_FEAT_MIGRATE)) {
+		nbl_close(h);
 		return cli_fail("migrate", "module", -EOPNOTSUPP);
 	}
-	ret = nb_alloc(h, &a.o, &b);
+	ret = nbl_alloc(h, &a.o, &b);
 	if (ret) {
-		nb_close(h);
+		nbl_close(h);
 		return cli_fail("migrate", "allocation failed", ret);
 	}
 	print_block(&b, &a);
@@ -484,10 +498,10 @@ int cmd_migrate(int argc, char **argv)
 	for (i = 0; i < words; i++)
 		w[i] = pattern(i);
 	t0 = now_sec();
-	ret = nb_migrate(h, &b, a.to_node, &moved);
+	ret = nbl_migrate(h, &b, a.to_node, &moved);
 	if (ret) {
-		nb_free(h, &b);
-		nb_close(h);
+		nbl_free(h, &b);
+		nbl_close(h);
 		return cli_fail("migrate", "migration failed", ret);
 	}
 	printf("migrated: %s to node %d in %.1f ms\n", cli_bytes(moved), a.to_node,
@@ -497,7 +511,7 @@ int cmd_migrate(int argc, char **argv)
 	{
 		struct nb_query q;
 
-		ret = nb_query(h, b.offset, &q);
+		ret = nbl_query(h, b.offset, &q);
 		if (!ret)
 			printf("now on:   node %d\n", q.node);
 		if (!ret && q.node != a.to_node) {
@@ -509,7 +523,116 @@ int cmd_migrate(int argc, char **argv)
 		printf("verify:   FAILED - %" PRIu64 " words differ after migration\n", bad);
 	else
 		printf("verify:   ok, %" PRIu64 " words intact\n", words);
-	nb_free(h, &b);
-	nb_close(h);
+	nbl_free(h, &b);
+	nbl_close(h);
 	return bad || ret ? 1 : 0;
+}
+
+/* The dma-buf's name as the kernel shows it in fdinfo ("numabuddy-nodeN"), or "?". */
+static const char *dmabuf_name(int fd, char *buf, size_t len)
+{
+	char path[64], line[256];
+	FILE *f;
+
+	snprintf(buf, len, "?");
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "name:", 5) && sscanf(line + 5, " %63s", path) == 1)
+			snprintf(buf, len, "%s", path);
+	if (f)
+		fclose(f);
+	return buf;
+}
+
+/* Runs argv with the dma-buf's fd inherited and named in the environment; its exit status. */
+static int run_with_dmabuf(char **argv, int fd, uint64_t size)
+{
+	char v[32];
+	int status;
+	pid_t pid;
+
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		return cli_fail("export", "fork", -errno);
+	if (pid == 0) {
+		snprintf(v, sizeof(v), "%d", fd);
+		setenv("NUMABUDDY_DMABUF_FD", v, 1);
+		snprintf(v, sizeof(v), "%" PRIu64, size);
+		setenv("NUMABUDDY_DMABUF_SIZE", v, 1);
+		execvp(argv[0], argv);
+		fprintf(stderr, "numabuddy export: %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int cmd_export(int argc, char **argv)
+{
+	char help[sizeof(alloc_help_common) + 1024], name[64];
+	struct alloc_args a;
+	int ret, dmabuf, prog = 0, i;
+	nbl_handle *h;
+	nbl_block b;
+
+	snprintf(help, sizeof(help), "%s%s%s",
+		 "Usage: numabuddy export --size SIZE [PLACEMENT] [BLOCK] [--hold [SECONDS]]\n"
+		 "                        [-- PROGRAM [ARGS...]]\n"
+		 "\n"
+		 "Allocate a pinnable block and export it as a dma-buf (NB_IOC_EXPORT_DMABUF) for\n"
+		 "a driver to import (DRM PRIME, V4L2 DMABUF, RDMA). Prints the dma-buf's fd and\n"
+		 "name; with PROGRAM, runs it with the fd inherited and its number and size in\n"
+		 "NUMABUDDY_DMABUF_FD and NUMABUDDY_DMABUF_SIZE, and exits with its status.\n\n",
+		 alloc_help_common,
+		 "      --hold [SECONDS]   keep the dma-buf until Ctrl-C / SIGTERM or SECONDS\n");
+	for (i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--")) {
+			prog = i;
+			break;
+		}
+	if (prog && prog + 1 >= argc)
+		return cli_usage_error("export", "'--' needs a program after it");
+	ret = parse_alloc_args("export", prog ? prog : argc, argv, help, &a);
+	if (ret)
+		return ret < 0 ? 0 : ret;
+	a.o.flags |= NB_ALLOC_PINNABLE;
+	if (a.dry_run) {
+		printf("export size=%llu policy=%s node=%d flags=0x%x\n",
+		       (unsigned long long)a.o.size, nbl_policy_name(a.o.policy), a.o.node,
+		       a.o.flags);
+		return 0;
+	}
+	if (cli_open("export", &h))
+		return 1;
+	if (!(nbl_version_info(h)->features & NB_FEAT_DMABUF)) {
+		nbl_close(h);
+		return cli_fail("export", "module", -EOPNOTSUPP);
+	}
+	ret = nbl_alloc(h, &a.o, &b);
+	if (ret) {
+		nbl_close(h);
+		return cli_fail("export", "allocation failed", ret);
+	}
+	print_block(&b, &a);
+	if (a.touch)
+		ret = touch_block(&b);
+	/* The program inherits the fd; without one, nobody else may. */
+	i = nbl_export_dmabuf(h, &b, O_RDWR | (prog ? 0 : O_CLOEXEC), &dmabuf);
+	if (i) {
+		nbl_free(h, &b);
+		nbl_close(h);
+		return cli_fail("export", "export failed", i);
+	}
+	printf("dmabuf:   fd %d, name %s\n", dmabuf, dmabuf_name(dmabuf, name, sizeof(name)));
+	if (prog)
+		ret = run_with_dmabuf(argv + prog + 1, dmabuf, b.size);
+	else if (a.hold)
+		hold_block(&a);
+	close(dmabuf);
+	nbl_free(h, &b);
+	nbl_close(h);
+	return ret;
 }

@@ -96,7 +96,7 @@ struct exec_args {
 
 static int set_nodes(const char *opt, const char *arg, struct exec_args *a)
 {
-	if (nb_parse_nodelist(arg, &a->nodemask))
+	if (nbl_parse_nodelist(arg, &a->nodemask))
 		return cli_usage_error("exec", "%s: bad node list '%s' (use e.g. 0,1 or 0-3 or all)",
 				       opt, arg);
 	a->have_nodes = 1;
@@ -134,7 +134,7 @@ static int check_placement(struct exec_args *a)
 		if (a->have_node)
 			return cli_usage_error("exec", "interleave takes a node list, not --node");
 		if (!a->have_nodes)
-			a->nodemask = NB_NODES_ALL;
+			a->nodemask = NBL_NODES_ALL;
 		break;
 	}
 	return 0;
@@ -176,7 +176,7 @@ static int parse_exec_args(int argc, char **argv, struct exec_args *a)
 		case OPT_POLICY: {
 			uint32_t p;
 
-			if (nb_parse_policy(optarg, &p))
+			if (nbl_parse_policy(optarg, &p))
 				return cli_usage_error("exec", "unknown policy '%s' (local, preferred, "
 						       "bind, interleave)", optarg);
 			ret = set_policy(p, a);
@@ -186,7 +186,7 @@ static int parse_exec_args(int argc, char **argv, struct exec_args *a)
 			ret = set_nodes("--nodes", optarg, a);
 			break;
 		case OPT_HUGE:
-			if (nb_parse_size(optarg, &a->huge) ||
+			if (nbl_parse_size(optarg, &a->huge) ||
 			    (a->huge != (2ULL << 20) && a->huge != (1ULL << 30)))
 				ret = cli_usage_error("exec", "--huge takes 2M or 1G, got '%s'", optarg);
 			break;
@@ -295,12 +295,12 @@ static int find_preload(char *out, size_t len)
 }
 
 /* Refuses nodes without a pool up front, as numactl refuses nodes that do not exist. */
-static int check_nodes(nb_handle *h, struct exec_args *a)
+static int check_nodes(nbl_handle *h, struct exec_args *a)
 {
-	uint64_t pools = nb_version_info(h)->nodes_with_pool;
+	uint64_t pools = nbl_version_info(h)->nodes_with_pool;
 	char buf[256];
 
-	if (a->nodemask == NB_NODES_ALL)
+	if (a->nodemask == NBL_NODES_ALL)
 		a->nodemask = pools;
 	if (a->node >= 0 && !(pools >> a->node & 1)) {
 		fprintf(stderr, "numabuddy exec: node %d has no pool (nodes with a pool: %s)\n",
@@ -335,7 +335,7 @@ int cmd_exec(int argc, char **argv)
 	struct exec_args a;
 	char prog[PATH_MAX], lib[PATH_MAX], node[16], *preload;
 	const char *old;
-	nb_handle *h;
+	nbl_handle *h;
 	int ret;
 
 	ret = parse_exec_args(argc, argv, &a);
@@ -361,7 +361,7 @@ int cmd_exec(int argc, char **argv)
 	if (ret)
 		return ret;
 	ret = check_nodes(h, &a);
-	nb_close(h);
+	nbl_close(h);
 	if (ret)
 		return ret;
 
@@ -374,7 +374,7 @@ int cmd_exec(int argc, char **argv)
 		preload = lib;
 	}
 	setenv("LD_PRELOAD", preload, 1);
-	setenv("NUMABUDDY_EXEC_POLICY", nb_policy_name(a.policy), 1);
+	setenv("NUMABUDDY_EXEC_POLICY", nbl_policy_name(a.policy), 1);
 	setenv("NUMABUDDY_EXEC_NODE", a.node < 0 ? "-1" : argv_node(a.node, node), 1);
 	setenv_u64("NUMABUDDY_EXEC_NODEMASK", a.nodemask, 1);
 	setenv("NUMABUDDY_EXEC_HUGE", a.huge == (1ULL << 30) ? "1G" : a.huge ? "2M" : "0", 1);

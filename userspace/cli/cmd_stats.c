@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * cmd_stats.c - the observation commands: version, stats, watch, bench.
+ * cmd_stats.c - the observation commands: version, stats, watch, bench; and compact.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -107,7 +107,7 @@ static int parse_simple(const char *cmd, int argc, char **argv, const char *allo
 }
 
 static const char *feature_names[] = { "huge-2m", "huge-1g", "reserve", "migrate", "batch",
-				       "bench" };
+				       "bench", "pinnable", "dmabuf", "compact" };
 
 int cmd_version(int argc, char **argv)
 {
@@ -119,7 +119,7 @@ int cmd_version(int argc, char **argv)
 	const struct nb_version *v;
 	struct simple_args a;
 	char nodes[256];
-	nb_handle *h;
+	nbl_handle *h;
 	unsigned i;
 	int ret;
 
@@ -128,11 +128,11 @@ int cmd_version(int argc, char **argv)
 		return ret < 0 ? 0 : ret;
 	printf("libnumabuddy: ABI %d.%d\n", NB_ABI_MAJOR, NB_ABI_MINOR);
 	printf("libnuma:      %s, %d node(s) configured, this CPU on node %d\n",
-	       nb_numa_available() ? "NUMA available" : "no NUMA", nb_node_count(),
-	       nb_current_node());
+	       nbl_numa_available() ? "NUMA available" : "no NUMA", nbl_node_count(),
+	       nbl_current_node());
 	if (cli_open("version", &h))
 		return 1;
-	v = nb_version_info(h);
+	v = nbl_version_info(h);
 	printf("module:       ABI %u.%u\n", v->abi_major, v->abi_minor);
 	printf("features:    ");
 	for (i = 0; i < sizeof(feature_names) / sizeof(feature_names[0]); i++)
@@ -144,7 +144,7 @@ int cmd_version(int argc, char **argv)
 	printf("max order:    %u (%s blocks)\n", v->max_order,
 	       cli_bytes((uint64_t)v->page_size << v->max_order));
 	printf("page size:    %u\n", v->page_size);
-	nb_close(h);
+	nbl_close(h);
 	return 0;
 }
 
@@ -190,8 +190,14 @@ static void print_stats_text(const struct nb_stats *s)
 	       s->numa_hit, s->numa_miss, s->numa_foreign, s->interleave_hit, s->local_node,
 	       s->other_node);
 	printf("  migrations:  in %llu  out %llu\n", s->migrate_in, s->migrate_out);
+	printf("  compaction:  %llu runs, %llu failed, %s moved in %.3f ms\n", s->compactions,
+	       s->compact_failures, cli_bytes(s->compact_moved_bytes), (double)s->compact_ns / 1e6);
 	printf("  this file:   %s of a %s quota\n", cli_bytes(s->fd_bytes),
 	       cli_bytes(s->fd_quota_bytes));
+	printf("  zeroed:      %s of the free bytes cleared ahead by the background zeroer\n",
+	       cli_bytes(s->zeroed_bytes));
+	printf("  in flight:   %s freed but still referenced (pinnable blocks)\n",
+	       cli_bytes(s->inflight_bytes));
 }
 
 static void print_stats_json(const struct nb_stats *s, int first)
@@ -209,15 +215,20 @@ static void print_stats_json(const struct nb_stats *s, int first)
 	       ", \"numa_foreign\": %llu, \"interleave_hit\": %llu"
 	       ", \"local_node\": %llu, \"other_node\": %llu,\n"
 	       "     \"migrate_in\": %llu, \"migrate_out\": %llu"
-	       ", \"fd_bytes\": %llu, \"fd_quota_bytes\": %llu}",
+	       ", \"fd_bytes\": %llu, \"fd_quota_bytes\": %llu,\n"
+	       "     \"compactions\": %llu, \"compact_failures\": %llu"
+	       ", \"compact_moved_bytes\": %llu, \"compact_ns\": %llu,\n"
+	       "     \"zeroed_bytes\": %llu, \"inflight_bytes\": %llu}",
 	       s->numa_hit, s->numa_miss, s->numa_foreign, s->interleave_hit, s->local_node,
-	       s->other_node, s->migrate_in, s->migrate_out, s->fd_bytes, s->fd_quota_bytes);
+	       s->other_node, s->migrate_in, s->migrate_out, s->fd_bytes, s->fd_quota_bytes,
+	       s->compactions, s->compact_failures, s->compact_moved_bytes, s->compact_ns,
+	       s->zeroed_bytes, s->inflight_bytes);
 }
 
 /* The nodes to report: --node, or every node with a pool. */
-static uint64_t nodes_to_show(nb_handle *h, const struct simple_args *a)
+static uint64_t nodes_to_show(nbl_handle *h, const struct simple_args *a)
 {
-	return a->have_node ? 1ULL << a->node : nb_version_info(h)->nodes_with_pool;
+	return a->have_node ? 1ULL << a->node : nbl_version_info(h)->nodes_with_pool;
 }
 
 int cmd_stats(int argc, char **argv)
@@ -233,7 +244,7 @@ int cmd_stats(int argc, char **argv)
 	struct simple_args a;
 	struct nb_stats s;
 	uint64_t mask;
-	nb_handle *h;
+	nbl_handle *h;
 	int node, ret, first = 1, failed = 0;
 
 	ret = parse_simple("stats", argc, argv, "node json", help, &a);
@@ -247,7 +258,7 @@ int cmd_stats(int argc, char **argv)
 	for (node = 0; node < 64; node++) {
 		if (!(mask & (1ULL << node)))
 			continue;
-		ret = nb_stats(h, node, &s);
+		ret = nbl_stats(h, node, &s);
 		if (ret) {
 			char what[64];
 
@@ -266,7 +277,7 @@ int cmd_stats(int argc, char **argv)
 		printf("\n]}\n");
 	else if (first && !failed)
 		printf("no node has a pool\n");
-	nb_close(h);
+	nbl_close(h);
 	return failed;
 }
 
@@ -281,7 +292,7 @@ int cmd_watch(int argc, char **argv)
 	struct simple_args a;
 	struct nb_stats s;
 	uint64_t mask, i;
-	nb_handle *h;
+	nbl_handle *h;
 	char lbl[16];
 	int node, ret;
 
@@ -309,9 +320,9 @@ int cmd_watch(int argc, char **argv)
 
 			if (!(mask & (1ULL << node)))
 				continue;
-			ret = nb_stats(h, node, &s);
+			ret = nbl_stats(h, node, &s);
 			if (ret) {
-				printf("          %-4d %s\n", node, nb_strerror(ret));
+				printf("          %-4d %s\n", node, nbl_strerror(ret));
 				continue;
 			}
 			k = largest_free_order(&s);
@@ -325,11 +336,11 @@ int cmd_watch(int argc, char **argv)
 		}
 		fflush(stdout);
 	}
-	nb_close(h);
+	nbl_close(h);
 	return 0;
 }
 
-static int bench_one(nb_handle *h, uint32_t allocator, const struct simple_args *a, int node)
+static int bench_one(nbl_handle *h, uint32_t allocator, const struct simple_args *a, int node)
 {
 	struct nb_bench b;
 	int ret;
@@ -339,7 +350,7 @@ static int bench_one(nb_handle *h, uint32_t allocator, const struct simple_args 
 	b.order = (uint32_t)a->order;
 	b.node = node;
 	b.iterations = a->iterations;
-	ret = nb_bench(h, &b);
+	ret = nbl_bench(h, &b);
 	if (ret)
 		return cli_fail("bench", allocator ? "kernel allocator" : "numabuddy", ret);
 	printf("%-10s order %2u node %d: %llu alloc+free pairs in %.3f ms, "
@@ -360,23 +371,73 @@ int cmd_bench(int argc, char **argv)
 		"CAP_SYS_ADMIN): numabuddy's allocator, the kernel's alloc_pages_node, or both.\n"
 		"Defaults: both, order 0, this CPU's node, 100000 iterations (at most 16777216).\n";
 	struct simple_args a;
-	nb_handle *h;
+	nbl_handle *h;
 	int node, ret = 0;
 
 	ret = parse_simple("bench", argc, argv, "allocator order node iterations", help, &a);
 	if (ret)
 		return ret < 0 ? 0 : ret;
-	node = a.have_node ? a.node : nb_current_node();
+	node = a.have_node ? a.node : nbl_current_node();
 	if (cli_open("bench", &h))
 		return 1;
-	if (!(nb_version_info(h)->features & NB_FEAT_BENCH)) {
-		nb_close(h);
+	if (!(nbl_version_info(h)->features & NB_FEAT_BENCH)) {
+		nbl_close(h);
 		return cli_fail("bench", "module", -EOPNOTSUPP);
 	}
 	if (strcmp(a.allocator, "kernel"))
 		ret |= bench_one(h, NB_BENCH_NUMABUDDY, &a, node);
 	if (strcmp(a.allocator, "numabuddy"))
 		ret |= bench_one(h, NB_BENCH_KERNEL, &a, node);
-	nb_close(h);
+	nbl_close(h);
 	return ret;
+}
+
+int cmd_compact(int argc, char **argv)
+{
+	static const char help[] =
+		"Usage: numabuddy compact --node N [--order K]\n"
+		"\n"
+		"Make one free physically contiguous block of 2^K pages on node N by moving the\n"
+		"blocks of every open file out of one aligned run of that size (NB_IOC_COMPACT,\n"
+		"CAP_SYS_ADMIN). Their mappings are zapped and fault back in; pinnable blocks,\n"
+		"page-table pages and the module's own memory do not move. Default order: the\n"
+		"module's max order. Exit 1 if no run could be emptied (EBUSY: each holds an\n"
+		"unmovable frame; EAGAIN: the run changed meanwhile, try again).\n";
+	struct simple_args a;
+	struct nb_compact c;
+	nbl_handle *h;
+	int ret;
+
+	ret = parse_simple("compact", argc, argv, "node order", help, &a);
+	if (ret)
+		return ret < 0 ? 0 : ret;
+	if (!a.have_node)
+		return cli_usage_error("compact", "--node is required");
+	if (cli_open("compact", &h))
+		return 1;
+	if (a.order > nbl_version_info(h)->max_order) {
+		unsigned max = nbl_version_info(h)->max_order;
+
+		nbl_close(h);
+		return cli_usage_error("compact", "--order is at most %u (the module's max order)",
+				       max);
+	}
+	ret = nbl_compact(h, a.node, (unsigned)a.order, &c);
+	nbl_close(h);
+	if (ret) {
+		if (c.moved_bytes)
+			fprintf(stderr, "numabuddy compact: %s moved before the error\n",
+				cli_bytes(c.moved_bytes));
+		return cli_fail("compact", "compaction", ret);
+	}
+	if (c.run_phys == ~0ULL)
+		printf("node %d: a free block of order %llu existed already; nothing moved\n",
+		       a.node, (unsigned long long)a.order);
+	else
+		printf("node %d: run at 0x%llx free; %s moved in %llu blocks, %.3f ms "
+		       "(%u of %u runs movable)\n",
+		       a.node, (unsigned long long)c.run_phys, cli_bytes(c.moved_bytes),
+		       (unsigned long long)c.moved_blocks, (double)c.elapsed_ns / 1e6,
+		       c.runs_movable, c.runs);
+	return 0;
 }

@@ -22,8 +22,11 @@ static const struct cli_cmd commands[] = {
 	{ "reserve", cmd_reserve, "reserve a demand-paged range; frames arrive at first touch" },
 	{ "query", cmd_query, "allocate a block and show what backs it (node, order, mappings)" },
 	{ "migrate", cmd_migrate, "demo: fill a block, migrate it to another node, verify it" },
+	{ "export", cmd_export, "allocate a pinnable block and export it as a dma-buf" },
 	{ "exec", cmd_exec, "run a program with its large memory in the pools (like numactl)" },
+	{ "pool", cmd_pool, "show or resize each node's pool at run time (root)" },
 	{ "bench", cmd_bench, "time alloc+free pairs in the kernel (root)" },
+	{ "compact", cmd_compact, "move blocks to make a free contiguous run on a node (root)" },
 };
 #define NR_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -59,14 +62,14 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 
 int cli_fail(const char *cmd, const char *what, int err)
 {
-	fprintf(stderr, "numabuddy %s: %s: %s\n", cmd, what, nb_strerror(err));
+	fprintf(stderr, "numabuddy %s: %s: %s\n", cmd, what, nbl_strerror(err));
 	return 1;
 }
 
-int cli_open(const char *cmd, nb_handle **h)
+int cli_open(const char *cmd, nbl_handle **h)
 {
 	const char *path = cli_device_path ? cli_device_path : NB_DEVICE_PATH;
-	int ret = nb_open(cli_device_path, h);
+	int ret = nbl_open(cli_device_path, h);
 	char what[512];
 
 	if (!ret)
@@ -117,7 +120,7 @@ int cli_parse_node(const char *cmd, const char *opt, const char *arg, int32_t *o
 
 int cli_parse_size(const char *cmd, const char *opt, const char *arg, uint64_t *out)
 {
-	int ret = nb_parse_size(arg, out);
+	int ret = nbl_parse_size(arg, out);
 
 	if (ret == -ERANGE)
 		return cli_usage_error(cmd, "%s: size '%s' is too large", opt, arg);
@@ -152,7 +155,7 @@ const char *cli_bytes(uint64_t bytes)
 	static char bufs[8][32];
 	static unsigned next;
 
-	return nb_format_bytes(bytes, bufs[next++ % 8], sizeof(bufs[0]));
+	return nbl_format_bytes(bytes, bufs[next++ % 8], sizeof(bufs[0]));
 }
 
 int main(int argc, char **argv)

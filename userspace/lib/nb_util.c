@@ -22,7 +22,7 @@
  * The messages answer "what do I do now?" for the errors users actually meet; anything else
  * falls back to strerror(). Which ioctl field produces which errno is in the README's table.
  */
-const char *nb_strerror(int err)
+const char *nbl_strerror(int err)
 {
 	if (err < 0)
 		err = -err;
@@ -77,43 +77,43 @@ const char *nb_strerror(int err)
 
 /* ---- nodes ---- */
 
-int nb_numa_available(void)
+int nbl_numa_available(void)
 {
 	return numa_available() >= 0;
 }
 
-int nb_node_count(void)
+int nbl_node_count(void)
 {
 	int n;
 
-	if (!nb_numa_available())
+	if (!nbl_numa_available())
 		return 1;
 	n = numa_num_configured_nodes();
 	return n > 0 ? n : 1;
 }
 
-int nb_max_node(void)
+int nbl_max_node(void)
 {
-	return nb_numa_available() ? numa_max_node() : 0;
+	return nbl_numa_available() ? numa_max_node() : 0;
 }
 
-int nb_node_of_cpu(int cpu)
+int nbl_node_of_cpu(int cpu)
 {
 	int node;
 
 	if (cpu < 0)
 		return -EINVAL;
-	if (!nb_numa_available())
+	if (!nbl_numa_available())
 		return 0;
 	node = numa_node_of_cpu(cpu);
 	return node < 0 ? -EINVAL : node;
 }
 
-int nb_current_node(void)
+int nbl_current_node(void)
 {
 	int cpu = sched_getcpu();
 
-	return cpu < 0 ? 0 : nb_node_of_cpu(cpu);
+	return cpu < 0 ? 0 : nbl_node_of_cpu(cpu);
 }
 
 /* ---- parsing ---- */
@@ -134,7 +134,7 @@ static int parse_u64(const char *s, const char **end, uint64_t *out)
 	return 0;
 }
 
-int nb_parse_size(const char *s, uint64_t *out)
+int nbl_parse_size(const char *s, uint64_t *out)
 {
 	static const char units[] = "KMGTPE";
 	const char *p, *u;
@@ -170,7 +170,7 @@ static const char *const policy_names[] = {
 	[NB_POLICY_INTERLEAVE] = "interleave",
 };
 
-int nb_parse_policy(const char *s, uint32_t *out)
+int nbl_parse_policy(const char *s, uint32_t *out)
 {
 	uint32_t i;
 
@@ -190,14 +190,14 @@ int nb_parse_policy(const char *s, uint32_t *out)
 	return -EINVAL;
 }
 
-const char *nb_policy_name(uint32_t policy)
+const char *nbl_policy_name(uint32_t policy)
 {
 	if (policy < sizeof(policy_names) / sizeof(policy_names[0]))
 		return policy_names[policy];
 	return "unknown";
 }
 
-int nb_parse_nodelist(const char *s, uint64_t *mask)
+int nbl_parse_nodelist(const char *s, uint64_t *mask)
 {
 	uint64_t m = 0, lo, hi;
 	const char *p = s;
@@ -206,7 +206,7 @@ int nb_parse_nodelist(const char *s, uint64_t *mask)
 	if (!s || !*s)
 		return -EINVAL;
 	if (!strcasecmp(s, "all")) {
-		*mask = UINT64_MAX; /* NB_NODES_ALL: nb_alloc() narrows it to nodes with a pool */
+		*mask = UINT64_MAX; /* NBL_NODES_ALL: nbl_alloc() narrows it to nodes with a pool */
 		return 0;
 	}
 	for (;;) {
@@ -234,7 +234,7 @@ int nb_parse_nodelist(const char *s, uint64_t *mask)
 
 /* ---- formatting ---- */
 
-char *nb_format_bytes(uint64_t bytes, char *buf, size_t len)
+char *nbl_format_bytes(uint64_t bytes, char *buf, size_t len)
 {
 	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
 	unsigned u = 0;

@@ -2,7 +2,7 @@
 /*
  * numabuddy.c - the device side of libnumabuddy: open, version check, the ioctls, mmap.
  *
- * Every syscall goes through a struct nb_backend so the hosted tests can run this file over
+ * Every syscall goes through a struct nbl_backend so the hosted tests can run this file over
  * an in-memory fake device. The real backend is the four one-liners below.
  */
 #include <errno.h>
@@ -15,8 +15,8 @@
 
 #include "numabuddy.h"
 
-struct nb_handle {
-	struct nb_backend be;
+struct nbl_handle {
+	struct nbl_backend be;
 	int fd; /* -1 for a test backend */
 	struct nb_version version;
 };
@@ -55,7 +55,7 @@ static void fd_close(void *ctx)
 
 /* ---- open / close ---- */
 
-static int check_version(nb_handle *h)
+static int check_version(nbl_handle *h)
 {
 	struct nb_version v;
 	int ret;
@@ -72,9 +72,9 @@ static int check_version(nb_handle *h)
 	return 0;
 }
 
-int nb_open_backend(const struct nb_backend *be, nb_handle **out)
+int nbl_open_backend(const struct nbl_backend *be, nbl_handle **out)
 {
-	nb_handle *h;
+	nbl_handle *h;
 	int ret;
 
 	*out = NULL;
@@ -93,9 +93,9 @@ int nb_open_backend(const struct nb_backend *be, nb_handle **out)
 	return 0;
 }
 
-int nb_open(const char *path, nb_handle **out)
+int nbl_open(const char *path, nbl_handle **out)
 {
-	struct nb_backend be = {
+	struct nbl_backend be = {
 		.ioctl_fn = fd_ioctl, .mmap_fn = fd_mmap, .munmap_fn = fd_munmap,
 		.close_fn = fd_close,
 	};
@@ -111,7 +111,7 @@ int nb_open(const char *path, nb_handle **out)
 	if (fd < 0)
 		return -errno;
 	be.ctx = (void *)(intptr_t)fd;
-	ret = nb_open_backend(&be, out);
+	ret = nbl_open_backend(&be, out);
 	if (ret) {
 		close(fd);
 		return ret;
@@ -120,7 +120,7 @@ int nb_open(const char *path, nb_handle **out)
 	return 0;
 }
 
-void nb_close(nb_handle *h)
+void nbl_close(nbl_handle *h)
 {
 	if (!h)
 		return;
@@ -129,26 +129,26 @@ void nb_close(nb_handle *h)
 	free(h);
 }
 
-int nb_fd(const nb_handle *h)
+int nbl_fd(const nbl_handle *h)
 {
 	return h->fd;
 }
 
-const struct nb_version *nb_version_info(const nb_handle *h)
+const struct nb_version *nbl_version_info(const nbl_handle *h)
 {
 	return &h->version;
 }
 
 /* ---- blocks ---- */
 
-void nb_alloc_opts_init(nb_alloc_opts *opts)
+void nbl_alloc_opts_init(nbl_alloc_opts *opts)
 {
 	memset(opts, 0, sizeof(*opts));
 	opts->policy = NB_POLICY_LOCAL;
 	opts->node = -1;
 }
 
-static void to_uapi(const nb_handle *h, const nb_alloc_opts *o, struct nb_alloc *a)
+static void to_uapi(const nbl_handle *h, const nbl_alloc_opts *o, struct nb_alloc *a)
 {
 	memset(a, 0, sizeof(*a));
 	a->size = o->size;
@@ -157,11 +157,11 @@ static void to_uapi(const nb_handle *h, const nb_alloc_opts *o, struct nb_alloc 
 	a->node = o->node;
 	a->flags = o->flags;
 	a->nodemask = o->nodemask;
-	if (o->nodemask == NB_NODES_ALL)
+	if (o->nodemask == NBL_NODES_ALL)
 		a->nodemask = h->version.nodes_with_pool;
 }
 
-static void from_uapi(const struct nb_alloc *a, nb_block *b)
+static void from_uapi(const struct nb_alloc *a, nbl_block *b)
 {
 	memset(b, 0, sizeof(*b));
 	b->offset = a->offset;
@@ -170,7 +170,7 @@ static void from_uapi(const struct nb_alloc *a, nb_block *b)
 	b->flags = a->flags;
 }
 
-int nb_map(nb_handle *h, nb_block *b)
+int nbl_map(nbl_handle *h, nbl_block *b)
 {
 	int err = 0;
 	void *p;
@@ -184,7 +184,7 @@ int nb_map(nb_handle *h, nb_block *b)
 	return 0;
 }
 
-int nb_unmap(nb_handle *h, nb_block *b)
+int nbl_unmap(nbl_handle *h, nbl_block *b)
 {
 	int ret;
 
@@ -195,7 +195,7 @@ int nb_unmap(nb_handle *h, nb_block *b)
 	return ret;
 }
 
-static int kfree_offset(nb_handle *h, uint64_t offset)
+static int kfree_offset(nbl_handle *h, uint64_t offset)
 {
 	struct nb_free f;
 
@@ -204,8 +204,8 @@ static int kfree_offset(nb_handle *h, uint64_t offset)
 	return h->be.ioctl_fn(h->be.ctx, NB_IOC_FREE, &f);
 }
 
-static int alloc_common(nb_handle *h, unsigned long cmd, const nb_alloc_opts *opts,
-			nb_block *out)
+static int alloc_common(nbl_handle *h, unsigned long cmd, const nbl_alloc_opts *opts,
+			nbl_block *out)
 {
 	struct nb_alloc a;
 	int ret;
@@ -216,9 +216,9 @@ static int alloc_common(nb_handle *h, unsigned long cmd, const nb_alloc_opts *op
 	if (ret)
 		return ret;
 	from_uapi(&a, out);
-	if (opts->lib_flags & NB_LIB_NOMAP)
+	if (opts->lib_flags & NBL_NOMAP)
 		return 0;
-	ret = nb_map(h, out);
+	ret = nbl_map(h, out);
 	if (ret) {
 		kfree_offset(h, out->offset);
 		memset(out, 0, sizeof(*out));
@@ -226,17 +226,17 @@ static int alloc_common(nb_handle *h, unsigned long cmd, const nb_alloc_opts *op
 	return ret;
 }
 
-int nb_alloc(nb_handle *h, const nb_alloc_opts *opts, nb_block *out)
+int nbl_alloc(nbl_handle *h, const nbl_alloc_opts *opts, nbl_block *out)
 {
 	return alloc_common(h, NB_IOC_ALLOC, opts, out);
 }
 
-int nb_reserve(nb_handle *h, const nb_alloc_opts *opts, nb_block *out)
+int nbl_reserve(nbl_handle *h, const nbl_alloc_opts *opts, nbl_block *out)
 {
 	return alloc_common(h, NB_IOC_RESERVE, opts, out);
 }
 
-int nb_alloc_batch(nb_handle *h, const nb_alloc_opts *opts, size_t count, nb_block *out,
+int nbl_alloc_batch(nbl_handle *h, const nbl_alloc_opts *opts, size_t count, nbl_block *out,
 		   size_t *failed_index)
 {
 	struct nb_alloc_batch batch;
@@ -287,9 +287,9 @@ int nb_alloc_batch(nb_handle *h, const nb_alloc_opts *opts, size_t count, nb_blo
 		goto undo;
 	}
 	for (i = 0; i < count; i++) {
-		if (opts[i].lib_flags & NB_LIB_NOMAP)
+		if (opts[i].lib_flags & NBL_NOMAP)
 			continue;
-		ret = nb_map(h, &out[i]);
+		ret = nbl_map(h, &out[i]);
 		if (ret) {
 			if (failed_index)
 				*failed_index = count;
@@ -301,32 +301,32 @@ int nb_alloc_batch(nb_handle *h, const nb_alloc_opts *opts, size_t count, nb_blo
 
 undo:
 	for (i = 0; i < done; i++)
-		nb_free(h, &out[i]);
+		nbl_free(h, &out[i]);
 	memset(out, 0, count * sizeof(*out));
 	free(reqs);
 	return ret;
 }
 
-int nb_free(nb_handle *h, nb_block *b)
+int nbl_free(nbl_handle *h, nbl_block *b)
 {
 	int ret, ret2;
 
 	if (!b->size && !b->addr && !b->offset)
 		return 0; /* an empty block: freeing it is a no-op, like free(NULL) */
-	ret = nb_unmap(h, b);
+	ret = nbl_unmap(h, b);
 	ret2 = kfree_offset(h, b->offset);
 	memset(b, 0, sizeof(*b));
 	return ret2 ? ret2 : ret;
 }
 
-int nb_query(nb_handle *h, uint64_t offset, struct nb_query *out)
+int nbl_query(nbl_handle *h, uint64_t offset, struct nb_query *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->offset = offset;
 	return h->be.ioctl_fn(h->be.ctx, NB_IOC_QUERY, out);
 }
 
-int nb_migrate(nb_handle *h, nb_block *b, int node, uint64_t *bytes_moved)
+int nbl_migrate(nbl_handle *h, nbl_block *b, int node, uint64_t *bytes_moved)
 {
 	struct nb_migrate m;
 	int ret;
@@ -343,14 +343,44 @@ int nb_migrate(nb_handle *h, nb_block *b, int node, uint64_t *bytes_moved)
 	return 0;
 }
 
-int nb_stats(nb_handle *h, int node, struct nb_stats *out)
+int nbl_export_dmabuf(nbl_handle *h, const nbl_block *b, uint32_t flags, int *fd_out)
+{
+	struct nb_export_dmabuf e;
+	int ret;
+
+	memset(&e, 0, sizeof(e));
+	e.offset = b->offset;
+	e.flags = flags;
+	ret = h->be.ioctl_fn(h->be.ctx, NB_IOC_EXPORT_DMABUF, &e);
+	if (!ret)
+		*fd_out = e.fd;
+	return ret;
+}
+
+int nbl_stats(nbl_handle *h, int node, struct nb_stats *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->node = node;
 	return h->be.ioctl_fn(h->be.ctx, NB_IOC_STATS, out);
 }
 
-int nb_bench(nb_handle *h, struct nb_bench *io)
+int nbl_compact(nbl_handle *h, int node, unsigned order, struct nb_compact *out)
+{
+	struct nb_compact c;
+	int err;
+
+	if (!(h->version.features & NB_FEAT_COMPACT))
+		return -EOPNOTSUPP;
+	memset(&c, 0, sizeof(c));
+	c.node = node;
+	c.order = order;
+	err = h->be.ioctl_fn(h->be.ctx, NB_IOC_COMPACT, &c);
+	if (out)
+		*out = c;
+	return err;
+}
+
+int nbl_bench(nbl_handle *h, struct nb_bench *io)
 {
 	io->pad = 0;
 	memset(io->reserved, 0, sizeof(io->reserved));

@@ -3,7 +3,7 @@
  * numabuddy.hpp - C++20 wrapper over libnumabuddy. Header-only; links against the C library.
  *
  * No exceptions: every fallible call returns a std::error_code (category "numabuddy", whose
- * messages are nb_strerror()'s and whose conditions compare equal to std::errc values), and
+ * messages are nbl_strerror()'s and whose conditions compare equal to std::errc values), and
  * fallible construction goes through a Create() factory. Builds with -fno-exceptions.
  *
  *   numabuddy::Device dev;
@@ -22,6 +22,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <fcntl.h> // O_RDWR, O_CLOEXEC: ExportDmabuf's default
 #include <memory_resource>
 #include <span>
 #include <string>
@@ -36,7 +37,7 @@ namespace numabuddy {
 class ErrorCategory final : public std::error_category {
 public:
 	const char *name() const noexcept override { return "numabuddy"; }
-	std::string message(int ev) const override { return nb_strerror(ev); }
+	std::string message(int ev) const override { return nbl_strerror(ev); }
 	std::error_condition default_error_condition(int ev) const noexcept override
 	{
 		return std::error_condition(ev, std::generic_category());
@@ -57,9 +58,9 @@ inline std::error_code MakeError(int ret) noexcept
 	return std::error_code(ret < 0 ? -ret : ret, category());
 }
 
-/* nb_alloc_opts with chainable setters; starts as nb_alloc_opts_init() leaves it. */
-struct AllocOptions : nb_alloc_opts {
-	AllocOptions() noexcept { nb_alloc_opts_init(this); }
+/* nbl_alloc_opts with chainable setters; starts as nbl_alloc_opts_init() leaves it. */
+struct AllocOptions : nbl_alloc_opts {
+	AllocOptions() noexcept { nbl_alloc_opts_init(this); }
 	AllocOptions &Size(uint64_t bytes) noexcept { size = bytes; return *this; }
 	AllocOptions &Order(uint32_t o) noexcept { order = o; size = 0; return *this; }
 	AllocOptions &Flags(uint32_t f) noexcept { flags = f; return *this; }
@@ -120,27 +121,33 @@ public:
 
 	uint64_t offset() const noexcept { return b_.offset; }
 	int node() const noexcept { return b_.node; }
-	const nb_block &raw() const noexcept { return b_; }
+	const nbl_block &raw() const noexcept { return b_; }
 
 	std::error_code Query(struct nb_query *out) const noexcept
 	{
-		return MakeError(nb_query(h_, b_.offset, out));
+		return MakeError(nbl_query(h_, b_.offset, out));
 	}
 	std::error_code Migrate(int node, uint64_t *bytes_moved = nullptr) noexcept
 	{
-		return MakeError(nb_migrate(h_, &b_, node, bytes_moved));
+		return MakeError(nbl_migrate(h_, &b_, node, bytes_moved));
+	}
+	/* A dma-buf of this block (allocated with NB_ALLOC_PINNABLE); the caller closes *fd.
+	 * It keeps the frames alive past Reset() until its last user is gone. */
+	std::error_code ExportDmabuf(int *fd, uint32_t open_flags = O_RDWR | O_CLOEXEC) const noexcept
+	{
+		return MakeError(nbl_export_dmabuf(h_, &b_, open_flags, fd));
 	}
 	/* Frees now; the block becomes empty. Returns the FREE ioctl's result. */
 	std::error_code Reset() noexcept
 	{
 		if (!h_)
 			return {};
-		int ret = nb_free(h_, &b_);
+		int ret = nbl_free(h_, &b_);
 		h_ = nullptr;
 		return MakeError(ret);
 	}
-	/* Gives up ownership; the caller frees with nb_free(). */
-	nb_block Release() noexcept
+	/* Gives up ownership; the caller frees with nbl_free(). */
+	nbl_block Release() noexcept
 	{
 		h_ = nullptr;
 		return std::exchange(b_, {});
@@ -148,10 +155,10 @@ public:
 
 private:
 	friend class Device;
-	Block(nb_handle *h, const nb_block &b) noexcept : h_(h), b_(b) {}
+	Block(nbl_handle *h, const nbl_block &b) noexcept : h_(h), b_(b) {}
 
-	nb_handle *h_ = nullptr;
-	nb_block b_{};
+	nbl_handle *h_ = nullptr;
+	nbl_block b_{};
 };
 
 /* One open file description of /dev/numabuddy. Move-only; closes on destruction. */
@@ -164,18 +171,18 @@ public:
 	Device &operator=(Device &&o) noexcept
 	{
 		if (this != &o) {
-			nb_close(h_);
+			nbl_close(h_);
 			h_ = std::exchange(o.h_, nullptr);
 		}
 		return *this;
 	}
-	~Device() { nb_close(h_); }
+	~Device() { nbl_close(h_); }
 
 	/* Opens @path (nullptr: NB_DEVICE_PATH) and checks the ABI version into *out. */
 	static std::error_code Create(Device *out, const char *path = nullptr) noexcept
 	{
-		nb_handle *h = nullptr;
-		int ret = nb_open(path, &h);
+		nbl_handle *h = nullptr;
+		int ret = nbl_open(path, &h);
 
 		if (ret)
 			return MakeError(ret);
@@ -183,11 +190,11 @@ public:
 		return {};
 	}
 
-	/* Over a test backend (see nb_open_backend()). */
-	static std::error_code CreateWithBackend(Device *out, const nb_backend &be) noexcept
+	/* Over a test backend (see nbl_open_backend()). */
+	static std::error_code CreateWithBackend(Device *out, const nbl_backend &be) noexcept
 	{
-		nb_handle *h = nullptr;
-		int ret = nb_open_backend(&be, &h);
+		nbl_handle *h = nullptr;
+		int ret = nbl_open_backend(&be, &h);
 
 		if (ret)
 			return MakeError(ret);
@@ -196,32 +203,32 @@ public:
 	}
 
 	explicit operator bool() const noexcept { return h_ != nullptr; }
-	nb_handle *handle() const noexcept { return h_; }
-	const nb_version &version() const noexcept { return *nb_version_info(h_); }
+	nbl_handle *handle() const noexcept { return h_; }
+	const nb_version &version() const noexcept { return *nbl_version_info(h_); }
 
-	std::error_code Alloc(const nb_alloc_opts &opts, Block *out) noexcept
+	std::error_code Alloc(const nbl_alloc_opts &opts, Block *out) noexcept
 	{
-		return Make(nb_alloc, opts, out);
+		return Make(nbl_alloc, opts, out);
 	}
-	std::error_code Reserve(const nb_alloc_opts &opts, Block *out) noexcept
+	std::error_code Reserve(const nbl_alloc_opts &opts, Block *out) noexcept
 	{
-		return Make(nb_reserve, opts, out);
+		return Make(nbl_reserve, opts, out);
 	}
 	std::error_code Stats(int node, struct nb_stats *out) noexcept
 	{
-		return MakeError(nb_stats(h_, node, out));
+		return MakeError(nbl_stats(h_, node, out));
 	}
 
 private:
-	explicit Device(nb_handle *h) noexcept : h_(h) {}
+	explicit Device(nbl_handle *h) noexcept : h_(h) {}
 
-	std::error_code Make(int (*fn)(nb_handle *, const nb_alloc_opts *, nb_block *),
-			     const nb_alloc_opts &opts, Block *out) noexcept
+	std::error_code Make(int (*fn)(nbl_handle *, const nbl_alloc_opts *, nbl_block *),
+			     const nbl_alloc_opts &opts, Block *out) noexcept
 	{
-		nb_alloc_opts o = opts;
-		nb_block b;
+		nbl_alloc_opts o = opts;
+		nbl_block b;
 
-		o.lib_flags &= ~NB_LIB_NOMAP; /* a Block is always mapped */
+		o.lib_flags &= ~NBL_NOMAP; /* a Block is always mapped */
 		int ret = fn(h_, &o, &b);
 		if (ret)
 			return MakeError(ret);
@@ -229,7 +236,7 @@ private:
 		return {};
 	}
 
-	nb_handle *h_ = nullptr;
+	nbl_handle *h_ = nullptr;
 };
 
 /*
@@ -261,11 +268,11 @@ class PoolResource final : public std::pmr::memory_resource {
 public:
 	static constexpr std::size_t kDefaultChunk = 2u << 20;
 
-	PoolResource(Device &dev, const nb_alloc_opts &opts, std::size_t chunk_size = kDefaultChunk,
+	PoolResource(Device &dev, const nbl_alloc_opts &opts, std::size_t chunk_size = kDefaultChunk,
 		     std::pmr::memory_resource *upstream = std::pmr::null_memory_resource()) noexcept
 		: h_(dev.handle()), opts_(opts), chunk_size_(chunk_size), upstream_(upstream)
 	{
-		opts_.lib_flags &= ~NB_LIB_NOMAP;
+		opts_.lib_flags &= ~NBL_NOMAP;
 		opts_.order = 0;
 	}
 	PoolResource(const PoolResource &) = delete;
@@ -290,7 +297,7 @@ public:
 private:
 	struct Chunk {
 		Chunk *next;
-		nb_block blk;    /* blk.addr == this */
+		nbl_block blk;    /* blk.addr == this */
 		std::size_t used; /* bytes from the chunk start, header included */
 		std::size_t live; /* allocations not yet deallocated */
 	};
@@ -313,11 +320,11 @@ private:
 
 	Chunk *NewChunk(std::size_t bytes) noexcept
 	{
-		nb_alloc_opts o = opts_;
-		nb_block b;
+		nbl_alloc_opts o = opts_;
+		nbl_block b;
 
 		o.size = bytes;
-		int ret = nb_alloc(h_, &o, &b);
+		int ret = nbl_alloc(h_, &o, &b);
 		if (ret) {
 			last_error_ = MakeError(ret);
 			return nullptr;
@@ -339,8 +346,8 @@ private:
 		*pp = c->next;
 		if (current_ == c)
 			current_ = nullptr;
-		nb_block b = c->blk; /* copy out: the header dies with the mapping */
-		nb_free(h_, &b);
+		nbl_block b = c->blk; /* copy out: the header dies with the mapping */
+		nbl_free(h_, &b);
 	}
 
 	void *do_allocate(std::size_t bytes, std::size_t align) override
@@ -394,8 +401,8 @@ private:
 		return this == &o;
 	}
 
-	nb_handle *h_;
-	nb_alloc_opts opts_;
+	nbl_handle *h_;
+	nbl_alloc_opts opts_;
 	std::size_t chunk_size_;
 	std::pmr::memory_resource *upstream_;
 	Chunk *chunks_ = nullptr;

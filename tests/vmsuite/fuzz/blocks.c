@@ -43,6 +43,8 @@ uint32_t rand_flags(int reserve)
 		f |= NB_ALLOC_POPULATE;
 	if (chance(3))
 		f |= NB_ALLOC_NOZERO;
+	if (!reserve && chance(15))
+		f |= NB_ALLOC_PINNABLE; /* mapped with page references: the kpath ops pin them */
 	return f;
 }
 
@@ -83,7 +85,7 @@ static void add_block(const struct nb_alloc *a, int reserve)
 	if (self->nblocks == BLOCKS_MAX) {
 		struct nb_free f = { .offset = a->offset };
 
-		if (nb_ioctl(self->fd, NB_IOC_FREE, &f))
+		if (dev_ioctl(self->fd, NB_IOC_FREE, &f))
 			fail("free-live", "freeing surplus block %#llx: %s",
 			     (unsigned long long)a->offset, strerror(errno));
 		return;
@@ -111,7 +113,7 @@ void op_alloc(int reserve)
 		a.order = rnd_below(max_order < 12 ? max_order + 1 : 12);
 	rand_policy(&a);
 	a.flags = rand_flags(reserve);
-	err = nb_ioctl(self->fd, reserve ? NB_IOC_RESERVE : NB_IOC_ALLOC, &a);
+	err = dev_ioctl(self->fd, reserve ? NB_IOC_RESERVE : NB_IOC_ALLOC, &a);
 	if (!err) {
 		add_block(&a, reserve);
 		return;
@@ -119,7 +121,7 @@ void op_alloc(int reserve)
 	/* A valid request may only be refused for lack of memory, quota or offset space. */
 	if (err == EINVAL) {
 		int valid_nodes = a.node < nr_nodes && !(a.nodemask >> nr_nodes);
-		int ok_flags = !((a.flags & NB_ALLOC_CONTIG) && reserve);
+		int ok_flags = !((a.flags & (NB_ALLOC_CONTIG | NB_ALLOC_PINNABLE)) && reserve);
 
 		if (valid_nodes && ok_flags && a.policy <= 3)
 			fail("alloc-einval", "valid %s size %#llx order %u policy %u node %d mask %#llx flags %#x refused with EINVAL",
@@ -131,7 +133,7 @@ void op_alloc(int reserve)
 void free_block(struct block *b, const char *how)
 {
 	struct nb_free f = { .offset = b->offset };
-	int err = nb_ioctl(self->fd, NB_IOC_FREE, &f), sig = 0;
+	int err = dev_ioctl(self->fd, NB_IOC_FREE, &f), sig = 0;
 
 	if (err) {
 		fail("free-live", "%s: FREE of live block %#llx: %s", how,
@@ -174,7 +176,7 @@ void op_free_random(void)
 			free_block(&self->blocks[i], "free-random");
 			return;
 		}
-	err = nb_ioctl(self->fd, NB_IOC_FREE, &f);
+	err = dev_ioctl(self->fd, NB_IOC_FREE, &f);
 	if (!err)
 		fail("free-random", "FREE of %#llx (no block of ours starts there) succeeded",
 		     (unsigned long long)f.offset);
@@ -188,7 +190,7 @@ void op_query(void)
 
 	if (b && chance(80)) {
 		q.offset = b->offset;
-		err = nb_ioctl(self->fd, NB_IOC_QUERY, &q);
+		err = dev_ioctl(self->fd, NB_IOC_QUERY, &q);
 		if (err || q.size != b->size ||
 		    q.flags != (b->reserve ? b->flags : b->flags & ~NB_ALLOC_POPULATE))
 			fail("query", "block %#llx size %#llx flags %#x: err %d size %#llx flags %#x",
@@ -197,7 +199,7 @@ void op_query(void)
 		return;
 	}
 	q.offset = chance(50) ? rnd_below(1024) * PAGE : rnd();
-	nb_ioctl(self->fd, NB_IOC_QUERY, &q);
+	dev_ioctl(self->fd, NB_IOC_QUERY, &q);
 }
 
 void op_migrate(void)
@@ -209,12 +211,14 @@ void op_migrate(void)
 	m.node = chance(90) ? (int)rnd_below(nr_nodes) : (int)rnd();
 	if (!b) {
 		m.offset = rnd_below(64) * PAGE;
-		nb_ioctl(self->fd, NB_IOC_MIGRATE, &m);
+		dev_ioctl(self->fd, NB_IOC_MIGRATE, &m);
 		return;
 	}
 	m.offset = b->offset;
-	err = nb_ioctl(self->fd, NB_IOC_MIGRATE, &m);
+	err = dev_ioctl(self->fd, NB_IOC_MIGRATE, &m);
+	/* A pinnable block another thread's kernel-path op references right now: EBUSY. */
 	if (err && err != ENOMEM && err != EDQUOT &&
+	    !(err == EBUSY && (b->flags & NB_ALLOC_PINNABLE)) &&
 	    !(err == EINVAL && (m.node < 0 || m.node >= nr_nodes || !((pool_nodes >> m.node) & 1))))
 		fail("migrate", "MIGRATE of live block %#llx to node %d: %s",
 		     (unsigned long long)b->offset, m.node, strerror(err));
@@ -227,7 +231,7 @@ void op_migrate(void)
 void op_stats(int fd)
 {
 	struct nb_stats s = { .node = chance(90) ? (int)rnd_below(nr_nodes) : (int)rnd() };
-	int err = nb_ioctl(fd, NB_IOC_STATS, &s);
+	int err = dev_ioctl(fd, NB_IOC_STATS, &s);
 
 	if (!err && (s.free_bytes > s.total_bytes || s.low_free_bytes > s.low_total_bytes))
 		fail("stats", "node %d free %llu > total %llu", s.node,
@@ -237,7 +241,7 @@ void op_stats(int fd)
 void op_version(int fd)
 {
 	struct nb_version v = { 0 };
-	int err = nb_ioctl(fd, NB_IOC_VERSION, &v);
+	int err = dev_ioctl(fd, NB_IOC_VERSION, &v);
 
 	if (err || v.abi_major != NB_ABI_MAJOR || v.page_size != PAGE)
 		fail("version", "err %d major %u page %u", err, v.abi_major, v.page_size);
@@ -270,7 +274,7 @@ void op_batch(int fd, int private)
 		default: bt.done = 1; break;
 		}
 	}
-	err = nb_ioctl(fd, NB_IOC_ALLOC_BATCH, &bt);
+	err = dev_ioctl(fd, NB_IOC_ALLOC_BATCH, &bt);
 	if (!private)
 		return;
 	if (!err && (bt.done == 0 || bt.done > n))
@@ -310,7 +314,9 @@ void op_raw_ioctl(int fd)
 	}
 	if (chance(10))
 		arg = chance(50) ? NULL : (void *)(uintptr_t)rnd();
-	nb_ioctl(fd, cmd, arg);
+	/* An EXPORT_DMABUF that got through made a dma-buf: close it, it pins a block. */
+	if (dev_ioctl(fd, cmd, arg) == 0 && cmd == NB_IOC_EXPORT_DMABUF && arg == buf)
+		close(((struct nb_export_dmabuf *)buf)->fd);
 }
 
 /* Valid commands with pointers the kernel must refuse. */
@@ -318,12 +324,13 @@ void op_bad_ptr(int fd)
 {
 	static const unsigned long cmds[] = { NB_IOC_VERSION, NB_IOC_ALLOC, NB_IOC_FREE,
 					      NB_IOC_ALLOC_BATCH, NB_IOC_QUERY, NB_IOC_RESERVE,
-					      NB_IOC_MIGRATE, NB_IOC_STATS, NB_IOC_WALK };
+					      NB_IOC_MIGRATE, NB_IOC_STATS, NB_IOC_WALK,
+					      NB_IOC_EXPORT_DMABUF, NB_IOC_COMPACT };
 	void *ptrs[] = { NULL, (void *)1, (void *)(uintptr_t)0xffff888000000000ULL,
 			 (void *)(uintptr_t)0xfffffffffffff000ULL, (void *)(uintptr_t)-1ULL,
 			 (void *)(uintptr_t)0x00007ffffffff000ULL };
 	unsigned long cmd = cmds[rnd_below(sizeof(cmds) / sizeof(cmds[0]))];
-	int err = nb_ioctl(fd, cmd, ptrs[rnd_below(sizeof(ptrs) / sizeof(ptrs[0]))]);
+	int err = dev_ioctl(fd, cmd, ptrs[rnd_below(sizeof(ptrs) / sizeof(ptrs[0]))]);
 	/* A read-only chaos file refuses pool-changing commands before reading the struct. */
 	int rdonly_refusal = err == EBADF && (fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDONLY &&
 			     (E(EBADF) & cmd_errnos(_IOC_NR(cmd)));
@@ -350,7 +357,7 @@ void op_undo(void)
 	memcpy(self->ro_page, &a, sizeof(a));
 	mprotect(self->ro_page, PAGE, PROT_READ);
 	before = nb_test_fd_bytes(self->fd, nr_nodes);
-	err = nb_ioctl(self->fd, reserve ? NB_IOC_RESERVE : NB_IOC_ALLOC, self->ro_page);
+	err = dev_ioctl(self->fd, reserve ? NB_IOC_RESERVE : NB_IOC_ALLOC, self->ro_page);
 	after = nb_test_fd_bytes(self->fd, nr_nodes);
 	if (err != EFAULT && err != ENOMEM && err != EDQUOT)
 		fail("copyout-undo", "%s into a read-only struct: %s", reserve ? "RESERVE" : "ALLOC",
@@ -367,7 +374,20 @@ void op_bench(int fd)
 			      .node = chance(90) ? (int)rnd_below(nr_nodes) : (int)rnd(),
 			      .iterations = rnd_below(512) };
 
-	nb_ioctl(fd, NB_IOC_BENCH, &b);
+	dev_ioctl(fd, NB_IOC_BENCH, &b);
+}
+
+/* Compaction of a node while the other threads use their blocks: every block keeps its data
+ * (op_verify, the faults of every other op), and the answer is consistent with itself. */
+void op_compact(int fd)
+{
+	struct nb_compact c = { .node = chance(90) ? (int)rnd_below(nr_nodes) : (int)rnd(),
+				.order = chance(90) ? 1 + rnd_below(max_order) : rnd_below(64) };
+
+	if (dev_ioctl(fd, NB_IOC_COMPACT, &c) == 0 && c.run_phys != ~0ULL &&
+	    c.run_phys % (PAGE << (c.order ? c.order : (unsigned)max_order)))
+		fail("compact", "run %#llx not aligned to order %u",
+		     (unsigned long long)c.run_phys, c.order);
 }
 
 void op_walk(int fd)
@@ -379,5 +399,5 @@ void op_walk(int fd)
 		w.addr = (uintptr_t)b->map + rnd_below(b->map_len);
 	else
 		w.addr = chance(50) ? rnd() : (uintptr_t)&w;
-	nb_ioctl(fd, NB_IOC_WALK, &w);
+	dev_ioctl(fd, NB_IOC_WALK, &w);
 }

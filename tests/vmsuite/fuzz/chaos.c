@@ -102,7 +102,7 @@ void op_sh_create(void)
 	a.size = rand_size();
 	rand_policy(&a);
 	a.flags = rand_flags(reserve) & ~NB_ALLOC_NOZERO;
-	if (nb_ioctl(fd, reserve ? NB_IOC_RESERVE : NB_IOC_ALLOC, &a)) {
+	if (dev_ioctl(fd, reserve ? NB_IOC_RESERVE : NB_IOC_ALLOC, &a)) {
 		close(fd);
 		return;
 	}
@@ -163,7 +163,7 @@ void op_sh_migrate(void)
 		return;
 	m.offset = s->offset;
 	m.node = rnd_below(nr_nodes);
-	nb_ioctl(s->fd, NB_IOC_MIGRATE, &m);
+	dev_ioctl(s->fd, NB_IOC_MIGRATE, &m);
 	shared_put(s);
 }
 
@@ -175,7 +175,7 @@ void op_sh_free(void)
 	if (!s)
 		return;
 	f.offset = s->offset;
-	nb_ioctl(s->fd, NB_IOC_FREE, &f); /* racing threads: 0, ENOENT or EBUSY */
+	dev_ioctl(s->fd, NB_IOC_FREE, &f); /* racing threads: 0, ENOENT or EBUSY */
 	shared_put(s);
 }
 
@@ -204,7 +204,7 @@ void op_chaos_ioctl(void)
 	default: {
 		struct nb_free f = { .offset = rnd_below(512) * PAGE };
 
-		nb_ioctl(fd, NB_IOC_FREE, &f);
+		dev_ioctl(fd, NB_IOC_FREE, &f);
 		break;
 	}
 	}
@@ -225,7 +225,7 @@ static void child_ops(void)
 			struct nb_alloc a = { .size = rand_size(), .node = -1 };
 			int fd = chaos_fd[rnd_below(CHAOS_FDS)];
 
-			if (!nb_ioctl(fd, NB_IOC_ALLOC, &a)) {
+			if (!dev_ioctl(fd, NB_IOC_ALLOC, &a)) {
 				char *p = mmap(NULL, a.alloc_size, PROT_READ | PROT_WRITE,
 					       MAP_SHARED, fd, a.offset);
 

@@ -52,7 +52,7 @@ enum op {
 	OP_BATCH, OP_RAW_IOCTL, OP_BAD_PTR, OP_UNDO, OP_BENCH, OP_WALK, OP_MAP, OP_MAP_BAD,
 	OP_UNMAP_PART, OP_MREMAP, OP_MPROTECT, OP_MADVISE, OP_VERIFY, OP_REOPEN, OP_DUP,
 	OP_SCM, OP_FORK, OP_SH_CREATE, OP_SH_TOUCH, OP_SH_MIGRATE, OP_SH_FREE, OP_SH_RETIRE,
-	OP_CHAOS_IOCTL, OP_KPATH, NR_OPS
+	OP_CHAOS_IOCTL, OP_KPATH, OP_COMPACT, NR_OPS
 };
 
 extern const char *const op_name[NR_OPS];
@@ -153,7 +153,7 @@ static inline int chance(unsigned pct) { return rnd_below(100) < pct; }
 
 void fail(const char *what, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void count(enum op op, int err);
-int nb_ioctl(int fd, unsigned long cmd, void *arg);
+int dev_ioctl(int fd, unsigned long cmd, void *arg);
 
 /* ---- touching memory that may legitimately vanish (touch.c) ------------------------------ */
 
@@ -201,6 +201,7 @@ void op_bad_ptr(int fd);
 void op_undo(void);
 void op_kpath(void);
 void op_bench(int fd);
+void op_compact(int fd);
 void op_walk(int fd);
 
 /* ---- mappings of private blocks (maps.c) -------------------------------------------------- */

@@ -4,6 +4,7 @@
  * process_vm_readv, O_DIRECT (from a RAM disk, when /dev/ram0 exists) and move_pages. Each may
  * refuse pool memory (EFAULT) or work; whatever it returns must be the block's own bytes, and
  * a move must never move a pool frame (the VM harness fails on any WARN the kernel prints).
+ * A pinnable block may also be exported as a dma-buf: its mmap must show the same bytes.
  */
 #include "fuzz.h"
 
@@ -92,12 +93,45 @@ static void kpath_move_pages(char *page)
 		fail("move_pages", "status %d for %p", status, (void *)page);
 }
 
+/* Export a pinnable block as a dma-buf and read the page through the dma-buf's own mmap. */
+static void kpath_dmabuf(struct block *b, char *page)
+{
+	struct nb_export_dmabuf e = { .offset = b->offset, .flags = O_RDWR | O_CLOEXEC };
+	uint64_t at = b->map_off + (uint64_t)(page - b->map);
+	int err = dev_ioctl(self->fd, NB_IOC_EXPORT_DMABUF, &e);
+
+	count(OP_KPATH, err);
+	if (err) {
+		/* Only pinnable blocks export; a racing FREE/MIGRATE/close may win. */
+		if (err != ENOENT && err != EBUSY && err != ENOMEM && err != EMFILE &&
+		    !(err == EINVAL && !(b->flags & NB_ALLOC_PINNABLE)))
+			fail("dmabuf", "EXPORT_DMABUF of block %#llx flags %#x: %s",
+			     (unsigned long long)b->offset, b->flags, strerror(err));
+		return;
+	}
+	if (!(b->flags & NB_ALLOC_PINNABLE))
+		fail("dmabuf", "EXPORT_DMABUF of an ordinary block %#llx worked",
+		     (unsigned long long)b->offset);
+	char *m = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, e.fd, (off_t)at);
+
+	if (m != MAP_FAILED) {
+		check_same("dmabuf", page, m);
+		munmap(m, PAGE);
+	}
+	close(e.fd);
+}
+
 void op_kpath(void)
 {
-	char *page = pick_page(pick_live());
+	struct block *b = pick_live();
+	char *page = pick_page(b);
 
 	if (!page)
 		return;
+	if (chance(20)) {
+		kpath_dmabuf(b, page);
+		return;
+	}
 	switch (rnd_below(4)) {
 	case 0: kpath_vmsplice(page); break;
 	case 1: kpath_process_vm_readv(page); break;

@@ -56,6 +56,7 @@ static void run_op(enum op op)
 	case OP_SH_RETIRE: op_sh_retire(); break;
 	case OP_CHAOS_IOCTL: op_chaos_ioctl(); break;
 	case OP_KPATH: op_kpath(); break;
+	case OP_COMPACT: op_compact(chaos_fd[rnd_below(CHAOS_FDS)]); break;
 	default: break;
 	}
 }

@@ -293,7 +293,7 @@ void op_dup(void)
 		return;
 	if (b) {
 		q.offset = b->offset;
-		if (nb_ioctl(d, NB_IOC_QUERY, &q) || q.size != b->size)
+		if (dev_ioctl(d, NB_IOC_QUERY, &q) || q.size != b->size)
 			fail("dup", "QUERY through a dup of the file: size %#llx",
 			     (unsigned long long)q.size);
 	}

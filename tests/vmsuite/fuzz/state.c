@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * state.c - nb_fuzz's operations (names, weights, the errno each ioctl may return), the state
- * shared by all its processes, threads and files, and reporting: fail(), count(), nb_ioctl().
+ * shared by all its processes, threads and files, and reporting: fail(), count(), dev_ioctl().
  */
 #include "fuzz.h"
 
@@ -12,7 +12,7 @@ const char *const op_name[NR_OPS] = {
 	"batch", "raw-ioctl", "bad-pointer", "copyout-undo", "bench", "walk", "mmap", "mmap-bad",
 	"munmap-part", "mremap", "mprotect", "madvise", "verify", "reopen", "dup", "scm-rights",
 	"fork", "shared-create", "shared-touch", "shared-migrate", "shared-free",
-	"shared-retire", "chaos-ioctl", "kernel-path",
+	"shared-retire", "chaos-ioctl", "kernel-path", "compact",
 };
 
 /* Relative weights of the operations. */
@@ -24,6 +24,7 @@ const unsigned op_weight[NR_OPS] = {
 	[OP_MADVISE] = 3, [OP_VERIFY] = 6, [OP_REOPEN] = 1, [OP_DUP] = 2, [OP_SCM] = 2,
 	[OP_FORK] = 1, [OP_SH_CREATE] = 4, [OP_SH_TOUCH] = 10, [OP_SH_MIGRATE] = 6,
 	[OP_SH_FREE] = 3, [OP_SH_RETIRE] = 2, [OP_CHAOS_IOCTL] = 8, [OP_KPATH] = 4,
+	[OP_COMPACT] = 1,
 };
 
 /* What an ioctl of each command may fail with (besides EFAULT for a bad pointer, E2BIG for a
@@ -47,6 +48,10 @@ uint64_t cmd_errnos(unsigned nr)
 	case 0x07: return common | E(ENOENT) | E(ENODEV);                          /* STATS */
 	case 0x08: return common | writes | E(EPERM) | E(EINTR);                   /* BENCH */
 	case 0x09: return common | E(EPERM);                                       /* WALK */
+	case 0x0a:                                                                 /* EXPORT_DMABUF */
+		return common | writes | E(ENOENT) | E(EBUSY) | E(ENOMEM) | E(EMFILE);
+	case 0x0b:                                                                 /* COMPACT */
+		return common | writes | E(EPERM) | E(EBUSY) | E(EAGAIN) | E(ENOMEM) | E(EINTR);
 	default: return E(ENOTTY);
 	}
 }
@@ -113,7 +118,7 @@ void count(enum op op, int err)
 }
 
 /* ioctl returning 0 or errno; checks the return convention and the command's errno set. */
-int nb_ioctl(int fd, unsigned long cmd, void *arg)
+int dev_ioctl(int fd, unsigned long cmd, void *arg)
 {
 	long rc = ioctl(fd, cmd, arg);
 	int err = rc == 0 ? 0 : errno;

@@ -35,10 +35,10 @@ extern uint64_t pool_nodes;
 
 /* main.c: helpers */
 int touch(volatile char *p, int write);
-int nb_open(int flags);
-int nb_alloc(int fd, uint64_t size, int policy, int node, uint32_t flags,
-	     struct nb_alloc *out, int reserve);
-int nb_free(int fd, uint64_t offset);
+int dev_open(int flags);
+int dev_alloc(int fd, uint64_t size, int policy, int node, uint32_t flags,
+	      struct nb_alloc *out, int reserve);
+int dev_free(int fd, uint64_t offset);
 int first_pool_node(void);
 int set_quota_pct(int pct);
 void fill(volatile uint64_t *p, uint64_t bytes, uint64_t seed);

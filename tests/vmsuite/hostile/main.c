@@ -54,7 +54,7 @@ int touch(volatile char *p, int write)
 	return sig;
 }
 
-int nb_open(int flags)
+int dev_open(int flags)
 {
 	int fd = open(NB_DEVICE_PATH, flags | O_CLOEXEC);
 
@@ -65,8 +65,8 @@ int nb_open(int flags)
 	return fd;
 }
 
-int nb_alloc(int fd, uint64_t size, int policy, int node, uint32_t flags,
-		    struct nb_alloc *out, int reserve)
+int dev_alloc(int fd, uint64_t size, int policy, int node, uint32_t flags,
+	      struct nb_alloc *out, int reserve)
 {
 	struct nb_alloc a = { .size = size, .policy = policy, .node = node, .flags = flags };
 	int rc = ioctl(fd, reserve ? NB_IOC_RESERVE : NB_IOC_ALLOC, &a);
@@ -76,7 +76,7 @@ int nb_alloc(int fd, uint64_t size, int policy, int node, uint32_t flags,
 	return rc ? errno : 0;
 }
 
-int nb_free(int fd, uint64_t offset)
+int dev_free(int fd, uint64_t offset)
 {
 	struct nb_free f = { .offset = offset };
 
@@ -139,13 +139,6 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	sigaction(SIGBUS, &sa, NULL);
 	sigaction(SIGSEGV, &sa, NULL);
-	{
-		sigset_t set;
-
-		sigemptyset(&set);
-		sigaddset(&set, SIGUSR1);
-		sigprocmask(SIG_BLOCK, &set, NULL);
-	}
 	read_version();
 	if (!strcmp(argv[1], "rmmod-busy"))
 		t_rmmod_busy();

@@ -38,14 +38,14 @@ void t_fault_over_quota(void)
 		FAIL("fault-over-quota", "cannot set %s", QUOTA_PARAM);
 		return;
 	}
-	fd = nb_open(O_RDWR); /* quota: 1% of each pool */
+	fd = dev_open(O_RDWR); /* quota: 1% of each pool */
 	set_quota_pct(old);
 	{
 		struct nb_stats s = { .node = 0 };
 
 		ioctl(fd, NB_IOC_STATS, &s);
 		printf("nb_hostile: quota %llu bytes per node\n", (unsigned long long)s.fd_quota_bytes);
-		if (nb_alloc(fd, 4 * s.fd_quota_bytes + 4 * MiB, NB_POLICY_LOCAL, -1, 0, &a, 1)) {
+		if (dev_alloc(fd, 4 * s.fd_quota_bytes + 4 * MiB, NB_POLICY_LOCAL, -1, 0, &a, 1)) {
 			FAIL("fault-over-quota", "RESERVE: %s", strerror(errno));
 			close(fd);
 			return;
@@ -60,8 +60,8 @@ void t_fault_over_quota(void)
 
 void t_fault_pool_empty(void)
 {
-	int fd = nb_open(O_RDWR), st, node = -1, old = set_quota_pct(100);
-	int filler = nb_open(O_RDWR);
+	int fd = dev_open(O_RDWR), st, node = -1, old = set_quota_pct(100);
+	int filler = dev_open(O_RDWR);
 	struct nb_alloc a;
 	uint64_t held = 0;
 
@@ -69,7 +69,7 @@ void t_fault_pool_empty(void)
 	for (int n = nr_nodes - 1; n >= 0 && node < 0; n--)
 		if ((pool_nodes >> n) & 1)
 			node = n;
-	int err = node < 0 ? ENODEV : nb_alloc(fd, 64 * MiB, NB_POLICY_BIND, node, 0, &a, 1);
+	int err = node < 0 ? ENODEV : dev_alloc(fd, 64 * MiB, NB_POLICY_BIND, node, 0, &a, 1);
 
 	if (err) {
 		FAIL("fault-pool-empty", "RESERVE on node %d: %s", node, strerror(err));
@@ -104,7 +104,7 @@ void t_fault_pool_empty(void)
 
 int works(const char *tag)
 {
-	int fd = nb_open(O_RDWR), bad = 0;
+	int fd = dev_open(O_RDWR), bad = 0;
 	char name[96];
 
 	for (int n = 0; n < nr_nodes && n < 64; n++) {
@@ -116,7 +116,7 @@ int works(const char *tag)
 		if (!((pool_nodes >> n) & 1))
 			continue;
 		snprintf(name, sizeof(name), "%s-node%d", tag, n);
-		err = nb_alloc(fd, 8 * MiB, NB_POLICY_BIND, n, 0, &a, 0);
+		err = dev_alloc(fd, 8 * MiB, NB_POLICY_BIND, n, 0, &a, 0);
 		if (err) {
 			FAIL(name, "ALLOC 8 MiB: %s", strerror(err));
 			bad++;
@@ -134,7 +134,7 @@ int works(const char *tag)
 		m.offset = a.offset;
 		m.node = (n + 1) % nr_nodes;
 		err = (pool_nodes >> m.node) & 1 ? (ioctl(fd, NB_IOC_MIGRATE, &m) ? errno : 0) : 0;
-		int ok = zero && !err && check(p, a.alloc_size, n) && !nb_free(fd, a.offset);
+		int ok = zero && !err && check(p, a.alloc_size, n) && !dev_free(fd, a.offset);
 
 		CHECK(name, ok, "zero %d migrate %s data/free failed", zero, strerror(err));
 		bad += !ok;

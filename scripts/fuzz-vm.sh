@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# fuzz.sh - the in-VM fuzz run (`make fuzz`): builds the module and the in-VM programs, boots
+# fuzz-vm.sh - the in-VM fuzz run (`make fuzz`): builds the module and the in-VM programs, boots
 # the 4node VM with tests/vmsuite/fuzz.sh, prints every test line and closes with one
 # "N passed, N failed" line. Exit status 0 only if everything passed.
 #
-#   scripts/fuzz.sh [--short] [--seed X] [--ops N] [--seconds S] [--timeout S] [--no-build]
+#   scripts/fuzz-vm.sh [--short] [--seed X] [--ops N] [--seconds S] [--timeout S] [--no-build]
 #
 #   (default)  the long run: 10^6 operations (time limit 3 h of VM time, VM timeout 4 h)
 #   --short    the CI-sized run: 20000 operations or 100 s, VM timeout 420 s

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench.sh - `make bench`: numabuddy against the kernel's page allocator, side by side in
+# bench-vm.sh - `make bench`: numabuddy against the kernel's page allocator, side by side in
 # QEMU/TCG VMs, then a report. Everything lands in build/bench/:
 #   *.json       Google Benchmark output, one file per program and boot
 #   report.md    one row per case: numabuddy, kernel, ratio
@@ -7,12 +7,15 @@
 #   exec-stream.txt  stress-ng --stream under numabuddy exec / numactl, paired rounds
 #   vm-*.log     serial logs
 #
-#   scripts/bench.sh            the full run (~15-25 minutes on a 2-core host)
-#   scripts/bench.sh --smoke    a few iterations of everything, for CI (a few minutes)
+#   scripts/bench-vm.sh            the full run (~15-25 minutes on a 2-core host)
+#   scripts/bench-vm.sh --smoke    a few iterations of everything, for CI (a few minutes)
 #
 # Two boots of the 4node topology: the main one (Debian's defaults, init_on_alloc=1) runs
-# every program; a second one with init_on_alloc=0 repeats the in-kernel allocator bench, so
-# that alloc_pages is also measured without zeroing, as numabuddy's buddy calls are.
+# every program; a second one with init_on_alloc=0 repeats the in-kernel and user benches
+# (not contiguity), so that alloc_pages, THP faults and move_pages targets are also measured
+# without the extra zeroing init_on_alloc adds (like for like with numabuddy). Its JSON
+# files end in -noinit. Every numabuddy-vs-kernel ratio is paired inside one process
+# (userspace/bench/paired.h): median of per-pair ratios, 95% bootstrap interval, verdict.
 # Ends with "N passed, N failed" like the other harness scripts.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -59,7 +62,7 @@ if [ ! -f "$ko" ] || [ ! -f build/userspace/libnumabuddy.a ]; then
 fi
 make -s -C userspace/bench BUILD="$out" || { fail build "make -C userspace/bench"; finish; }
 mkdir -p "$out"
-rm -f "$out"/*.json "$out/exec-stream.txt"
+rm -f "$out"/*.json "$out/exec-stream.txt" "$out/core-instructions.txt"
 
 
 # extract LOG PREFIX: the JSON blocks of a serial log into $out/PREFIX-NAME.json (validated).
@@ -90,6 +93,33 @@ for line in open(log, errors="replace"):
 PY
 }
 
+# The hosted mm_core bench (tests/Makefile) first, while the host is not yet busy with the
+# VMs: pinned to one CPU, five repetitions of 0.2 s per case (the report takes the median),
+# then the instructions per operation under callgrind, which no host load moves.
+core_cpu=$(($(nproc) - 1))
+core_flags="--benchmark_out=$out/core.json --benchmark_out_format=json"
+if [ "$smoke" = 1 ]; then
+	core_flags="$core_flags --benchmark_min_time=0.001"
+	core_ops=2000
+else
+	core_flags="$core_flags --benchmark_min_time=0.2 --benchmark_repetitions=5"
+	core_ops=100000
+fi
+if make -s -C tests bench BENCH_PIN="taskset -c $core_cpu" BENCH_FLAGS="$core_flags" >"$out/core.out" 2>&1 &&
+	[ -s "$out/core.json" ]; then
+	pass core-bench
+else
+	tail -n 20 "$out/core.out"
+	fail core-bench "see $out/core.out"
+fi
+if scripts/core-instructions.sh "$root/build/hosted/bench/core_bench" "$out/core-instructions.txt" \
+	"$core_ops" >"$out/core-instructions.out" 2>&1; then
+	pass core-instructions
+else
+	tail -n 20 "$out/core-instructions.out"
+	fail core-instructions "see $out/core-instructions.out"
+fi
+
 bins=(--bin "$out/nb_kernel_bench" --bin "$out/nb_user_bench" --bin "$out/nb_contig_bench")
 if [ "$smoke" = 1 ]; then
 	append="nb_bench_smoke=1" timeout=900
@@ -97,12 +127,13 @@ else
 	append="" timeout=3600
 fi
 
-counted vm-main tests/vm/run.sh --topology 4node --kver "$kver" --ko "$ko" "${bins[@]}" \
+counted vm-main tests/vm/run.sh --topology 4node --kver "$kver" --ko "$ko" "${bins[@]}" --kmod brd \
 	--suite tests/vmsuite/bench.sh --timeout "$timeout" --log "$out/vm-main.log" \
 	--append "nb_pool_mb=512 $append"
-counted vm-noinit tests/vm/run.sh --topology 4node --kver "$kver" --ko "$ko" \
-	--bin "$out/nb_kernel_bench" --suite tests/vmsuite/bench.sh --timeout "$timeout" \
-	--log "$out/vm-noinit.log" --append "nb_pool_mb=512 init_on_alloc=0 nb_bench_only=kernel $append"
+counted vm-noinit tests/vm/run.sh --topology 4node --kver "$kver" --ko "$ko" --kmod brd \
+	--bin "$out/nb_kernel_bench" --bin "$out/nb_user_bench" --suite tests/vmsuite/bench.sh \
+	--timeout "$timeout" --log "$out/vm-noinit.log" \
+	--append "nb_pool_mb=512 init_on_alloc=0 nb_bench_only=paired nb_bench_tag=noinit $append"
 
 # numabuddy exec vs numactl --membind (THP off, then on): Debian's stress-ng --stream, the
 # three one after the other in each round of one 2node boot (tests/vmsuite/exec.sh).
@@ -136,17 +167,9 @@ for run in main noinit; do
 	done < <(extract "$out/vm-$run.log" "")
 done
 
-# The hosted mm_core bench (tests/Makefile).
-core_flags="--benchmark_out=$out/core.json --benchmark_out_format=json"
-[ "$smoke" = 1 ] && core_flags="$core_flags --benchmark_min_time=0.001"
-if make -s -C tests bench BENCH_FLAGS="$core_flags" >"$out/core.out" 2>&1 && [ -s "$out/core.json" ]; then
-	pass core-bench
-else
-	tail -n 20 "$out/core.out"
-	fail core-bench "see $out/core.out"
-fi
-
 # Debian's python3 (python3-matplotlib), not whatever python3 comes first in PATH.
+if /usr/bin/python3 scripts/bench-report.py --self-test; then pass bench-report-self-test
+else fail bench-report-self-test "the goal judgement of scripts/bench-report.py"; fi
 if /usr/bin/python3 scripts/bench-report.py "$out" && [ -s "$out/report.md" ] && [ -s "$out/latency.png" ]; then
 	pass bench-report
 	if [ -s "$out/exec-stream.txt" ]; then

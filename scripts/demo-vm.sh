@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# demo.sh - boot a 2-node VM, load numabuddy, show the pools and live allocations per node.
+# demo-vm.sh - boot a 2-node VM, load numabuddy, show the pools and live allocations per node.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
