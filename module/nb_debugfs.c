@@ -40,7 +40,7 @@ DEFINE_SHOW_ATTRIBUTE(nb_check);
 static int nb_counters_show(struct seq_file *m, void *v)
 {
 	u64 inflight = 0;
-	int node;
+	int node, e;
 
 	for (node = 0; node < NBC_MAX_NODES; node++)
 		inflight += nb_pin_inflight_bytes(node);
@@ -50,6 +50,9 @@ static int nb_counters_show(struct seq_file *m, void *v)
 	seq_printf(m, "remap_entries %lld\nremap_busy_mms %lld\nfaults %llu\n",
 		   atomic64_read(&nb_stat_remap_entries), atomic64_read(&nb_stat_remap_busy_mms),
 		   nb_stat_faults());
+	for (e = 1; e < NB_SIGBUS_ERRNOS; e++)
+		if (nb_stat_sigbus(e))
+			seq_printf(m, "sigbus_errno_%d %llu\n", e, nb_stat_sigbus(e));
 	/* Freed pinnable blocks whose frames the kernel still references (nb_pin.c). */
 	seq_printf(m, "inflight_blocks %llu\ninflight_bytes %llu\n", nb_pin_inflight_blocks(),
 		   inflight);

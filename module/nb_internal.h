@@ -66,6 +66,9 @@ extern atomic64_t nb_stat_migrations, nb_stat_migrated_bytes, nb_stat_quota_refu
 extern atomic64_t nb_stat_remap_entries, nb_stat_remap_busy_mms;
 /* nb_vma.c: fault handler calls (all files), so a test can see MIGRATE left none to do. */
 u64 nb_stat_faults(void);
+/* nb_vma.c: SIGBUS answers of the fault handlers by errno (the last slot: any larger). */
+#define NB_SIGBUS_ERRNOS 136
+u64 nb_stat_sigbus(int errno_value);
 
 void nb_debugfs_init(void);
 void nb_debugfs_exit(void);

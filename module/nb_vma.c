@@ -30,6 +30,19 @@ u64 nb_stat_faults(void)
 	return sum;
 }
 
+/* SIGBUS answers by errno, for debugfs: why a process got one is otherwise invisible. */
+static atomic64_t nb_sigbus_by_errno[NB_SIGBUS_ERRNOS];
+
+static void nb_count_sigbus(int err)
+{
+	atomic64_inc(&nb_sigbus_by_errno[clamp(-err, 0, NB_SIGBUS_ERRNOS - 1)]);
+}
+
+u64 nb_stat_sigbus(int errno_value)
+{
+	return atomic64_read(&nb_sigbus_by_errno[errno_value]);
+}
+
 /*
  * A fault mm_core cannot serve is SIGBUS, as for tmpfs or hugetlbfs at their limits: out of
  * frames or over quota included. VM_FAULT_OOM would not reach the OOM killer from a device
@@ -38,6 +51,7 @@ u64 nb_stat_faults(void)
 static vm_fault_t nb_errno_to_fault(int err)
 {
 	nb_count_error(err);
+	nb_count_sigbus(err);
 	return VM_FAULT_SIGBUS;
 }
 
@@ -61,7 +75,7 @@ static vm_fault_t nb_fault_lookup(struct vm_fault *vmf, struct nb_file *nf, u64 
 		up_read(&nf->zap_lock);
 		/* Migrating: sleep until that migration ends, then ask again. */
 		if (wait_event_killable(nf->migrate_wq, atomic_read(&nf->migrate_gen) != gen))
-			return VM_FAULT_SIGBUS;
+			return nb_errno_to_fault(-EINTR);
 	}
 	if (err) {
 		up_read(&nf->zap_lock);
@@ -247,7 +261,10 @@ static vm_fault_t nb_pin_fault(struct vm_fault *vmf)
 	up_read(&nf->zap_lock);
 	if (!err || err == -EBUSY)
 		return VM_FAULT_NOPAGE;
-	return err == -ENOMEM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
+	if (err == -ENOMEM)
+		return VM_FAULT_OOM;
+	nb_count_sigbus(err);
+	return VM_FAULT_SIGBUS;
 }
 
 static const struct vm_operations_struct nb_pin_vm_ops = {

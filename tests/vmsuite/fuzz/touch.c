@@ -158,10 +158,27 @@ void verify_block(struct block *b, const char *when)
 		}
 	});
 	if (sig) {
-		char vma[160];
+		char vma[160], why[512] = "";
+		struct nb_query q = { .offset = b->offset };
+		FILE *f = fopen("/sys/kernel/debug/numabuddy/counters", "r");
+		int qerr = dev_ioctl(self->fd, NB_IOC_QUERY, &q);
 
-		fail("verify-signal", "%s: signal %d code %d at %p reading live block %#llx; VMA: %s",
+		/* Which errno the fault handler turned into SIGBUS, and what the block is now. */
+		if (f) {
+			char line[96];
+			size_t len = 0;
+
+			while (fgets(line, sizeof(line), f) && len < sizeof(why) - sizeof(line))
+				if (!strncmp(line, "sigbus_", 7))
+					len += snprintf(why + len, sizeof(why) - len, "%.*s; ",
+							(int)strcspn(line, "\n"), line);
+			fclose(f);
+		}
+		fail("verify-signal", "%s: signal %d code %d at %p reading live block %#llx; VMA: %s; "
+		     "QUERY: err %d size %#llx node %d frames %llu mapped 4K %llu 2M %llu; %s",
 		     when, sig, self->sig_code, self->sig_addr, (unsigned long long)b->offset,
-		     maps_line((uintptr_t)self->sig_addr, vma, sizeof(vma)));
+		     maps_line((uintptr_t)self->sig_addr, vma, sizeof(vma)), qerr,
+		     (unsigned long long)q.size, q.node, (unsigned long long)q.nr_frames_4k,
+		     (unsigned long long)q.mapped_4k, (unsigned long long)q.mapped_2m, why);
 	}
 }
