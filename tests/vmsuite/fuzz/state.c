@@ -91,7 +91,7 @@ int in_child; /* forked child: other threads' locks may be held forever */
 
 void fail(const char *what, const char *fmt, ...)
 {
-	char buf[512];
+	char buf[1024];
 	int n;
 	va_list ap;
 
