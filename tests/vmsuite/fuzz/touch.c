@@ -175,10 +175,11 @@ void verify_block(struct block *b, const char *when)
 			fclose(f);
 		}
 		fail("verify-signal", "%s: signal %d code %d at %p reading live block %#llx; VMA: %s; "
-		     "QUERY: err %d size %#llx node %d frames %llu mapped 4K %llu 2M %llu; %s",
+		     "%s flags %#x; QUERY: err %d size %#llx node %d mapping %u frames %llu mapped 4K %llu 2M %llu; %s",
 		     when, sig, self->sig_code, self->sig_addr, (unsigned long long)b->offset,
-		     maps_line((uintptr_t)self->sig_addr, vma, sizeof(vma)), qerr,
-		     (unsigned long long)q.size, q.node, (unsigned long long)q.nr_frames_4k,
+		     maps_line((uintptr_t)self->sig_addr, vma, sizeof(vma)),
+		     b->reserve ? "reserve" : "alloc", b->flags, qerr, (unsigned long long)q.size,
+		     q.node, q.mapping, (unsigned long long)q.nr_frames_4k,
 		     (unsigned long long)q.mapped_4k, (unsigned long long)q.mapped_2m, why);
 	}
 }
