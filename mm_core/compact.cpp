@@ -271,12 +271,11 @@ void RelocateSpace(void *farg, nbc_space *s, void *owner)
 		u64 offset, len;
 		p->ops->lock(owner);
 		int rc = sp->RelocateBegin(p->c, from, p->ops->pinned, owner, &offset, &len);
-		if (!rc)
-			p->ops->zap(owner, offset, len);
 		p->ops->unlock(owner);
 		if (rc)
 			return; // -NB_ENOENT: no more ranges with a frame in the run
-		rc = sp->RelocateFinish(p->c, offset, p->ctx, &p->out->frames_moved,
+		const nbc_space_mapper m{p->ops->unmap, p->ops->map, owner};
+		rc = sp->RelocateFinish(p->c, offset, &m, p->ctx, &p->out->frames_moved,
 					&p->out->blocks_moved);
 		p->ops->done(owner);
 		if (rc) {

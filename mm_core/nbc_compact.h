@@ -20,10 +20,11 @@
  *   5. moves each space's table pages out of the run (under its lock, no zap: the kernel's
  *      page tables never point at them), then relocates every range with a frame in the
  *      run, one range at a time, with the same
- *      protocol as a migration (nbc_space.h): the range is marked migrating under the owner's
- *      lock (faults get -NB_EAGAIN), the owner zaps its mappings, the frames in the run are
- *      copied to frames of the same order on the same node outside the run (below 4 GiB if
- *      the range says LOW4G), the table is repointed, the range is live again;
+ *      protocol as a migration in place (nbc_space.h): the range is marked migrating under
+ *      the owner's lock (faults get -NB_EAGAIN); each of its frames in the run is unmapped
+ *      by the owner, copied to a frame of the same order on the same node outside the run
+ *      (below 4 GiB if the range says LOW4G), the table is repointed and the owner maps the
+ *      new frame where the old one was; then the range is live again;
  *   6. frees the run as one block.
  * Nothing moves to another node, nothing changes size (a 2 MiB frame stays one), quotas do
  * not change.
@@ -50,12 +51,17 @@ struct nbc_compact_ops {
 	 * held: atomic-safe, may not call into the space. */
 	int (*pinned)(void *owner, nb_u64 offset);
 	/* The owner's fault-exclusion lock (the shim's zap_lock for write) around marking a
-	 * range migrating and zapping it; then zap(start, len); done() after the range is live
-	 * again, to wake faults that waited. */
+	 * range migrating: a fault that read a frame before has inserted it once lock()
+	 * returns, and every later one waits (-NB_EAGAIN) until done(), called after the range
+	 * is live again to wake them. */
 	void (*lock)(void *owner);
 	void (*unlock)(void *owner);
-	void (*zap)(void *owner, nb_u64 start, nb_u64 len);
 	void (*done)(void *owner);
+	/* Migration in place, as nbc_space_migrate_finish_mapped's mapper: unmap the mappings of
+	 * [start, start + len) before a frame there is copied, then map the frames now behind
+	 * it (the new one, or the old one if the move failed), so nothing re-faults. */
+	void (*unmap)(void *owner, nb_u64 start, nb_u64 len);
+	void (*map)(void *owner, nb_u64 offset, nb_u64 pfn, nb_u64 nr_frames);
 };
 
 struct nbc_compact_result {

@@ -70,8 +70,8 @@ public:
 		TA_EXCL(lock_);
 	int RelocateBegin(Compactor *c, u64 from, int (*pinned)(void *owner, u64 offset),
 			  void *owner, u64 *offset, u64 *len) TA_EXCL(lock_);
-	int RelocateFinish(Compactor *c, u64 offset, nb_ctx ctx, u64 *frames, u64 *blocks)
-		TA_EXCL(lock_);
+	int RelocateFinish(Compactor *c, u64 offset, const nbc_space_mapper *m, nb_ctx ctx,
+			   u64 *frames, u64 *blocks) TA_EXCL(lock_);
 	int RelocateTables(Compactor *c, nb_ctx ctx, u64 *frames) TA_EXCL(lock_);
 
 	// Placement into nb_env_meta_alloc memory; a class member so it cannot clash with <new>.
@@ -130,8 +130,8 @@ private:
 
 	// space_compact.cpp
 	bool InRunLocked(const Range &r, const Compactor &c) TA_REQ(lock_);
-	int RelocateFrame(Compactor *c, u64 virt, u64 *pfn, u32 order, u64 nr_frames, u32 flags,
-			  nb_ctx ctx) TA_EXCL(lock_);
+	int RelocateFrame(Compactor *c, const nbc_space_mapper *m, u64 virt, u64 *pfn, u32 order,
+			  u64 nr_frames, u32 flags, nb_ctx ctx) TA_EXCL(lock_);
 
 	// space_query.cpp
 	void FillBriefLocked(const Range &r, nbc_space_info *out) TA_REQ(lock_);

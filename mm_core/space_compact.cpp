@@ -3,10 +3,12 @@
 // space_compact.cpp - what compaction (compact.cpp) asks of a space: which of its frames may
 // move, and moving the ones in the chosen run to other frames of the same node.
 //
-// Relocation is a migration to the same node restricted to the run: the range goes through
-// the migration states (kMigrating: faults get -NB_EAGAIN, FREE and MIGRATE get -NB_EBUSY),
-// the owner zaps its mappings between Begin and Finish as for nbc_space_migrate, and faults
-// map the new frames afterwards. Quotas do not change: the node does not.
+// Relocation is a migration in place to the same node restricted to the run: the range goes
+// through the migration states (kMigrating: faults get -NB_EAGAIN, FREE and MIGRATE wait),
+// and each frame that moves is unmapped by the owner's mapper before its copy and mapped
+// again at its new place after the table is repointed, as nbc_space_migrate_finish_mapped
+// does: mappings keep their entries and nothing re-faults. Quotas do not change: the node
+// does not.
 //
 // Every walk here holds lock_ for one range's frames (its extents, or its table's leaves):
 // long for a 64 GiB range of 4 KiB frames, but no more than what the range costs to free.
@@ -96,16 +98,19 @@ int Space::RelocateBegin(Compactor *c, u64 from, int (*pinned)(void *owner, u64 
 	return -NB_ENOENT;
 }
 
-// One frame mapped at virt and lying in the run: copy it to a frame outside the run, repoint
-// the table, hand the old frame to the compactor. The range is kMigrating: nothing maps it,
-// nothing else changes its frames.
-int Space::RelocateFrame(Compactor *c, u64 virt, u64 *pfn, u32 order, u64 nr_frames, u32 flags,
-			 nb_ctx ctx)
+// One frame mapped at virt and lying in the run: unmap it (no store may land in it during
+// the copy), copy it to a frame outside the run, repoint the table, map the new frame, hand
+// the old one to the compactor. The range is kMigrating: no fault maps it meanwhile, nothing
+// else changes its frames.
+int Space::RelocateFrame(Compactor *c, const nbc_space_mapper *m, u64 virt, u64 *pfn, u32 order,
+			 u64 nr_frames, u32 flags, nb_ctx ctx)
 {
 	u64 fresh;
 	int rc = c->TakeDest(order, nr_frames, flags & NBC_SPACE_LOW4G, ctx, &fresh);
 	if (rc)
 		return rc;
+	if (m)
+		m->unmap(m->arg, virt, nr_frames * kFrame);
 	FillFrames(fresh, *pfn, nr_frames, ctx, false);
 	u64 old = *pfn;
 	{
@@ -114,6 +119,8 @@ int Space::RelocateFrame(Compactor *c, u64 virt, u64 *pfn, u32 order, u64 nr_fra
 		if (!rc)
 			*pfn = fresh; // queries read extents under lock_
 	}
+	if (m) // the extent is ours alone (kMigrating): read without lock_
+		m->map(m->arg, virt, *pfn, nr_frames);
 	if (rc) {
 		// Same shape and alignment as the old frame: Remap has nothing to refuse.
 		NB_ASSERT(!rc);
@@ -124,7 +131,8 @@ int Space::RelocateFrame(Compactor *c, u64 virt, u64 *pfn, u32 order, u64 nr_fra
 	return 0;
 }
 
-int Space::RelocateFinish(Compactor *c, u64 offset, nb_ctx ctx, u64 *frames, u64 *blocks)
+int Space::RelocateFinish(Compactor *c, u64 offset, const nbc_space_mapper *m, nb_ctx ctx,
+			  u64 *frames, u64 *blocks)
 {
 	Range *r;
 	{
@@ -139,7 +147,8 @@ int Space::RelocateFinish(Compactor *c, u64 offset, nb_ctx ctx, u64 *frames, u64
 		for (u32 i = 0; i < r->nr_extents && !rc; i++) {
 			Extent &e = r->extents[i];
 			if (c->WhollyInRun(e.pfn, e.nr_frames)) {
-				rc = RelocateFrame(c, pos, &e.pfn, e.order, e.nr_frames, r->flags, ctx);
+				rc = RelocateFrame(c, m, pos, &e.pfn, e.order, e.nr_frames, r->flags,
+						   ctx);
 				if (!rc) {
 					*frames += e.nr_frames;
 					++*blocks;
@@ -158,7 +167,8 @@ int Space::RelocateFinish(Compactor *c, u64 offset, nb_ctx ctx, u64 *frames, u64
 			}
 			u64 nr = 1ull << leaf.order;
 			if (c->WhollyInRun(leaf.pfn, nr)) {
-				rc = RelocateFrame(c, leaf.virt, &leaf.pfn, leaf.order, nr, r->flags, ctx);
+				rc = RelocateFrame(c, m, leaf.virt, &leaf.pfn, leaf.order, nr, r->flags,
+						   ctx);
 				if (!rc) {
 					*frames += nr;
 					++*blocks;

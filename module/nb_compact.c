@@ -3,7 +3,8 @@
  * nb_compact.c - compaction's owner side (mm_core/nbc_compact.h): mm_core picks the run and
  * copies; the shim knows the spaces (every open file), which ranges are pinnable (nb_pin.c,
  * they never move: the kernel may hold page references on them), and how a range's mappings
- * are zapped and its faults woken, exactly as NB_IOC_MIGRATE does it.
+ * are moved in place (nb_remap.c's mapper: each frame unmapped, copied and mapped again) and
+ * its faults woken, exactly as NB_IOC_MIGRATE does it.
  *
  * nb_compact_mutex serialises compactions and guards the file list: a file leaves the list at
  * the start of its release, so a compaction never sees a space being destroyed (release
@@ -71,11 +72,6 @@ static void nb_compact_unlock(void *owner)
 	up_write(&((struct nb_file *)owner)->zap_lock);
 }
 
-static void nb_compact_zap(void *owner, nb_u64 start, nb_u64 len)
-{
-	nb_zap_range(owner, start, len);
-}
-
 static void nb_compact_done(void *owner)
 {
 	struct nb_file *nf = owner;
@@ -89,8 +85,9 @@ static const struct nbc_compact_ops nb_compact_ops = {
 	.pinned = nb_compact_pinned,
 	.lock = nb_compact_lock,
 	.unlock = nb_compact_unlock,
-	.zap = nb_compact_zap,
 	.done = nb_compact_done,
+	.unmap = nb_remap_unmap,
+	.map = nb_remap_map,
 };
 
 void nb_compact_pause(void)

@@ -62,6 +62,9 @@ void nb_zap_range(struct nb_file *nf, u64 start, u64 len);
 
 /* nb_remap.c: MIGRATE's phase 2 for a range of PFN mappings, which stay mapped. */
 int nb_remap_migrate(struct nb_file *nf, u64 offset, nb_u64 *bytes_moved);
+/* nb_remap.c: the file's mapper, as MIGRATE and compaction call it (arg: the nb_file). */
+void nb_remap_unmap(void *arg, nb_u64 offset, nb_u64 len);
+void nb_remap_map(void *arg, nb_u64 offset, nb_u64 pfn, nb_u64 nr_frames);
 
 /* nb_vma.c */
 int nb_mmap(struct file *file, struct vm_area_struct *vma);

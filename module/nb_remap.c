@@ -36,6 +36,7 @@
  *     first to check page references (nb_pin.c).
  * A fault that arrives meanwhile waits for the migration (nb_fault_lookup) and then finds
  * the entry there; the range is MIGRATING throughout, so no fault can insert an old frame.
+ * Compaction (nb_compact.c) moves frames with the same two calls.
  */
 #include <linux/fs.h>
 #include <linux/mm.h>
@@ -123,12 +124,12 @@ static void nb_remap_vma(struct vm_area_struct *vma, u64 off, unsigned long pfn,
 	atomic64_add(inserted, &nb_stat_remap_entries);
 }
 
-static void nb_remap_unmap(void *arg, nb_u64 offset, nb_u64 len)
+void nb_remap_unmap(void *arg, nb_u64 offset, nb_u64 len)
 {
 	nb_zap_range(arg, offset, len);
 }
 
-static void nb_remap_map(void *arg, nb_u64 offset, nb_u64 pfn, nb_u64 nr_frames)
+void nb_remap_map(void *arg, nb_u64 offset, nb_u64 pfn, nb_u64 nr_frames)
 {
 	struct nb_file *nf = arg;
 	struct address_space *mapping = nf->inode->i_mapping;

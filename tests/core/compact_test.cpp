@@ -4,11 +4,13 @@
  *
  * The owner of the spaces is modelled as the shim is: one shared_mutex per space stands for
  * zap_lock (faults hold it shared from nbc_space_fault until they are done with the frame,
- * compaction exclusively around marking a range and zapping it). Expectations come from what
+ * compaction exclusively around marking a range migrating), and its mapper records what was
+ * unmapped and mapped again (the shim's nb_remap.c). Expectations come from what
  * the test itself placed where (pfns it read back through faults), never from the compactor.
  */
 #include <atomic>
 #include <map>
+#include <mutex>
 #include <random>
 #include <set>
 #include <shared_mutex>
@@ -27,8 +29,10 @@ struct Owner {
 	nbc_space *sp;
 	std::shared_mutex zap;
 	std::set<nb_u64> pinned;
-	std::atomic<int> zaps{0};
+	std::atomic<int> unmaps{0};
 	std::atomic<int> dones{0};
+	std::mutex map_lock;
+	std::map<nb_u64, nb_u64> mapped; // offset -> pfn the mapper was last told to map there
 	void *user = nullptr;
 };
 
@@ -46,8 +50,13 @@ struct Owners {
 		};
 		ops.lock = [](void *owner) { static_cast<Owner *>(owner)->zap.lock(); };
 		ops.unlock = [](void *owner) { static_cast<Owner *>(owner)->zap.unlock(); };
-		ops.zap = [](void *owner, nb_u64, nb_u64) { static_cast<Owner *>(owner)->zaps++; };
 		ops.done = [](void *owner) { static_cast<Owner *>(owner)->dones++; };
+		ops.unmap = [](void *owner, nb_u64, nb_u64) { static_cast<Owner *>(owner)->unmaps++; };
+		ops.map = [](void *owner, nb_u64 off, nb_u64 pfn, nb_u64) {
+			auto *o = static_cast<Owner *>(owner);
+			std::lock_guard<std::mutex> g(o->map_lock);
+			o->mapped[off] = pfn;
+		};
 	}
 	int Compact(nbc_core *core, int node, unsigned order, nbc_compact_result *out) {
 		return nbc_compact_node(core, node, order, &ops, this, NB_CTX_SLEEP, out);
@@ -102,7 +111,7 @@ TEST_F(CompactTest, NothingToDoWhenABlockIsFree) {
 	ASSERT_EQ(0, owners.Compact(core, 0, kRunOrder, &r));
 	EXPECT_EQ(~0ull, r.run_pfn);
 	EXPECT_EQ(0u, r.frames_moved);
-	EXPECT_EQ(0, owner.zaps.load());
+	EXPECT_EQ(0, owner.unmaps.load());
 }
 
 /*
@@ -159,7 +168,11 @@ TEST_F(CompactTest, ChoosesTheMovableRunWithFewestFrames) {
 	for (int run = 0; run < 4; run++)
 		eligible += !unmovable[run];
 	EXPECT_EQ(eligible, r.runs_movable);
-	EXPECT_EQ((int)keep[expect], owner.zaps.load()); // one range per block
+	EXPECT_EQ((int)keep[expect], owner.unmaps.load()); // one unmap per frame moved
+	// Each moved block was mapped again at its new frame: nothing needs to re-fault.
+	EXPECT_EQ(keep[expect], owner.mapped.size());
+	for (auto [off, pfn] : owner.mapped)
+		EXPECT_EQ(PfnOf(off), pfn) << "offset " << off;
 	EXPECT_GE(LargestFree(0), (int)kRunOrder);
 	for (auto [pfn, off] : kept) {
 		nb_u64 now = PfnOf(off);
@@ -244,9 +257,9 @@ TEST_F(CompactTest, FreeAndMigrateOfAMovingRangeAreTold) {
 		nbc_space *sp;
 		int free_rc = 0, migrate_rc = 0, calls = 0;
 	} seen{sp};
-	owners.ops.zap = [](void *owner, nb_u64 start, nb_u64) {
+	owners.ops.unmap = [](void *owner, nb_u64 start, nb_u64) {
 		auto *o = static_cast<Owner *>(owner);
-		o->zaps++;
+		o->unmaps++;
 		auto *s = static_cast<Seen *>(o->user);
 		nb_u64 a, b;
 		s->calls++;
@@ -283,7 +296,7 @@ TEST_F(CompactTest, BusyWhenEveryRunHoldsAnUnmovableFrame) {
 	EXPECT_EQ(-NB_EBUSY, owners.Compact(core, 0, kRunOrder, &r));
 	EXPECT_EQ(0u, r.runs_movable);
 	EXPECT_EQ(~0ull, r.run_pfn);
-	EXPECT_EQ(0, owner.zaps.load());
+	EXPECT_EQ(0, owner.unmaps.load());
 	Check(off, 64 * k4K, 5);
 	ASSERT_EQ(0, nbc_space_free(sp, off, NB_CTX_SLEEP, nullptr, nullptr));
 }

@@ -378,7 +378,15 @@ int main(void)
 	CHECK("compact-touched-during", pattern_errors == 0 && touches_during > 0,
 	      "%llu pattern errors, %llu touches", (unsigned long long)pattern_errors,
 	      (unsigned long long)touches_during);
+	/* In place: every moved block is mapped again at its new frames, so reading them all
+	 * now faults nothing (no mm was busy: nothing here changes mappings meanwhile). */
+	long long faults0 = nb_test_module_faults(), busy0 = nb_test_module_counter("remap_busy_mms");
 	check_blocks("after-ioctl", base0);
+	long long faults1 = nb_test_module_faults(), busy1 = nb_test_module_counter("remap_busy_mms");
+	CHECK("compact-in-place", faults0 >= 0 && faults1 == faults0 && busy1 == busy0 &&
+		  nb_test_module_counter("remap_entries") > 0,
+	      "%lld faults reading the moved blocks, busy mms %lld -> %lld", faults1 - faults0,
+	      busy0, busy1);
 
 	/* A second call: the block exists, nothing to do. */
 	err = compact(order, &c);

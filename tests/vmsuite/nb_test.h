@@ -122,19 +122,27 @@ static inline long nb_test_read_long(const char *path)
 	return v;
 }
 
-/* The module's fault handler calls so far (debugfs counters "faults"), or -1. */
-static inline long long nb_test_module_faults(void)
+/* One of the module's debugfs counters ("faults": fault handler calls so far; "remap_entries",
+ * "remap_busy_mms": nb_remap.c's), or -1. */
+static inline long long nb_test_module_counter(const char *name)
 {
 	char line[128];
 	long long v = -1;
+	size_t len = strlen(name);
 	FILE *f = fopen("/sys/kernel/debug/numabuddy/counters", "r");
 
 	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "faults %lld", &v) == 1)
+		if (!strncmp(line, name, len) && line[len] == ' ' &&
+		    sscanf(line + len, "%lld", &v) == 1)
 			break;
 	if (f)
 		fclose(f);
 	return v;
+}
+
+static inline long long nb_test_module_faults(void)
+{
+	return nb_test_module_counter("faults");
 }
 
 /* Seconds on the monotonic clock. */
