@@ -129,6 +129,11 @@ static void nb_fault_around(struct vm_fault *vmf, struct nb_file *nf, u64 offset
  * The guide's paging_handle_fault, Linux side: ask mm_core what backs this offset (at most
  * 2^order frames as one entry), insert it. The huge path falls back when the VMA cannot hold
  * an aligned entry here or mm_core has only a smaller frame.
+ *
+ * mm_core is asked about the page that faulted, not the start of the aligned entry: in a
+ * reserved range a first touch populates the offset it is given, and a huge fault asking
+ * for the aligned start would populate a page nobody touched (once per 4 KiB-populated
+ * chunk) and, with the pools empty, turn a read of a page that is there into a SIGBUS.
  */
 static vm_fault_t nb_handle_fault(struct vm_fault *vmf, unsigned int order)
 {
@@ -136,13 +141,15 @@ static vm_fault_t nb_handle_fault(struct vm_fault *vmf, unsigned int order)
 	struct nb_file *nf = vma->vm_file->private_data;
 	unsigned long size = PAGE_SIZE << order;
 	unsigned long addr = vmf->address & ~(size - 1);
-	u64 offset = ((u64)vma->vm_pgoff << PAGE_SHIFT) + (addr - vma->vm_start);
+	u64 vma_off = (u64)vma->vm_pgoff << PAGE_SHIFT;
+	u64 offset = vma_off + (addr - vma->vm_start);
 	struct nbc_space_fault_result r;
 	vm_fault_t ret;
 
 	if (order && (addr < vma->vm_start || addr + size > vma->vm_end || (offset & (size - 1))))
 		return VM_FAULT_FALLBACK;
-	ret = nb_fault_lookup(vmf, nf, offset, order, &r);
+	ret = nb_fault_lookup(vmf, nf, vma_off + ((vmf->address & PAGE_MASK) - vma->vm_start),
+			      order, &r);
 	if (ret)
 		return ret;
 	if (r.order != order) {
