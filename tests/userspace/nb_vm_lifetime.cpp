@@ -348,6 +348,8 @@ void TestMigrate(nbl_handle *h, int from, int to)
 	nbl_free(h, &b);
 }
 
+void TestReserveFirstTouch(nbl_handle *h, const nbl_alloc_opts *o);
+
 void TestReserve(nbl_handle *h, int node)
 {
 	if (!(g_ver.features & NB_FEAT_RESERVE))
@@ -374,38 +376,90 @@ void TestReserve(nbl_handle *h, int node)
 	      q1.node, zero);
 	nbl_free(h, &b);
 
-	// A first touch populates the page touched, and only it: the kernel tries a 2 MiB entry
-	// first (a huge fault for the aligned chunk), which must not populate the chunk's first
-	// page as well -- with the pools empty, that page's ENOMEM turned a read of a page that
-	// was there into a SIGBUS (nb_fuzz, 1 run in ~15).
-	ret = nbl_reserve(h, &o, &b);
+	TestReserveFirstTouch(h, &o);
+}
+
+// A 2 MiB shared mapping of `offset` at a 2 MiB-aligned address (where the kernel asks for a
+// PMD first), inside the PROT_NONE reservation *area (4 MiB, munmap'd by the caller).
+static unsigned char *MapAligned(nbl_handle *h, uint64_t offset, void **area)
+{
+	*area = mmap(nullptr, 4 << 20, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (*area == MAP_FAILED)
+		return nullptr;
+	uintptr_t at = (reinterpret_cast<uintptr_t>(*area) + (2 << 20) - 1) & ~uintptr_t((2 << 20) - 1);
+	void *p = mmap(reinterpret_cast<void *>(at), 2 << 20, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_FIXED, nbl_fd(h), (off_t)offset);
+	return p == MAP_FAILED ? nullptr : static_cast<unsigned char *>(p);
+}
+
+// A first touch populates the page touched, and only it: the kernel tries a 2 MiB entry
+// first (a huge fault for the aligned chunk), which must not populate the chunk's first page
+// as well. That page's ENOMEM, with the pools empty, turned a read of a page that was there
+// into a SIGBUS (nb_fuzz, 1 run in ~15: pages first touched through a window mapping, whose
+// offsets allow no PMD, read later through a whole, aligned one).
+void TestReserveFirstTouch(nbl_handle *h, const nbl_alloc_opts *o)
+{
+	nbl_block b;
+	struct nb_query q;
+	void *area;
+	int ret = nbl_reserve(h, o, &b);
 	if (ret)
 		return Fail("reserve-first-touch-one-page", "%s", nbl_strerror(ret));
-	// A mapping at a 2 MiB-aligned address, where the kernel asks for a PMD first.
-	char *area = static_cast<char *>(
-		mmap(nullptr, 4 << 20, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
-	char *at = area == MAP_FAILED ? nullptr
-				      : reinterpret_cast<char *>(
-						(reinterpret_cast<uintptr_t>(area) + (2 << 20) - 1) &
-						~static_cast<uintptr_t>((2 << 20) - 1));
-	p = at ? static_cast<unsigned char *>(mmap(at, 2 << 20, PROT_READ | PROT_WRITE,
-						  MAP_SHARED | MAP_FIXED, nbl_fd(h), b.offset))
-	       : nullptr;
-	if (!p || p == MAP_FAILED) {
+	unsigned char *p = MapAligned(h, b.offset, &area);
+	if (!p) {
 		Fail("reserve-first-touch-one-page", "aligned mmap: %s", strerror(errno));
 	} else {
 		volatile unsigned char sink = p[5 * 4096 + 7];
 		(void)sink;
 		p[300 * 4096] = 1;
-		nbl_query(h, b.offset, &q1);
-		CHECK("reserve-first-touch-one-page",
-		      q1.nr_frames_4k == 2 && q1.mapped_4k == 2 * 4096,
+		nbl_query(h, b.offset, &q);
+		CHECK("reserve-first-touch-one-page", q.nr_frames_4k == 2 && q.mapped_4k == 2 * 4096,
 		      "two pages touched at %p, %llu frames and %llu bytes mapped after",
-		      static_cast<void *>(p), (unsigned long long)q1.nr_frames_4k,
-		      (unsigned long long)q1.mapped_4k);
+		      static_cast<void *>(p), (unsigned long long)q.nr_frames_4k,
+		      (unsigned long long)q.mapped_4k);
 	}
 	if (area != MAP_FAILED)
 		munmap(area, 4 << 20);
+	nbl_free(h, &b);
+
+	// The symptom: touched through a window (offsets from +4 KiB), read back through an
+	// aligned mapping once the node's pool is taken.
+	if ((ret = nbl_reserve(h, o, &b)))
+		return Fail("reserve-touched-page-with-pool-full", "%s", nbl_strerror(ret));
+	unsigned char *win = static_cast<unsigned char *>(
+		mmap(nullptr, (2 << 20) - 4096, PROT_READ | PROT_WRITE, MAP_SHARED, nbl_fd(h),
+		     (off_t)(b.offset + 4096)));
+	if (win == MAP_FAILED)
+		return Fail("reserve-touched-page-with-pool-full", "window mmap: %s", strerror(errno));
+	win[4 * 4096] = 5;   // block page 5
+	win[299 * 4096] = 6; // block page 300
+	munmap(win, (2 << 20) - 4096);
+	std::vector<nbl_block> fill;
+	for (int order = (int)g_ver.max_order; order >= 0;) {
+		nbl_alloc_opts fo;
+		nbl_block fb;
+		nbl_alloc_opts_init(&fo);
+		fo.order = (uint32_t)order;
+		fo.policy = NB_POLICY_BIND;
+		fo.node = o->node;
+		fo.lib_flags = NBL_NOMAP;
+		if (nbl_alloc(h, &fo, &fb) == 0)
+			fill.push_back(fb);
+		else
+			order--;
+	}
+	p = MapAligned(h, b.offset, &area);
+	int s1 = p ? ProbeRead(p + 5 * 4096) : -1;
+	int s2 = p ? ProbeRead(p + 300 * 4096) : -1;
+	int s0 = p ? ProbeRead(p) : -1;
+	CHECK("reserve-touched-page-with-pool-full",
+	      s1 == 0 && s2 == 0 && s0 == SIGBUS && p[5 * 4096] == 5 && p[300 * 4096] == 6,
+	      "%zu blocks took the pool; aligned mapping: touched pages read %d %d (0: ok), the "
+	      "untouched first page %d (SIGBUS is %d)", fill.size(), s1, s2, s0, SIGBUS);
+	if (area != MAP_FAILED)
+		munmap(area, 4 << 20);
+	for (nbl_block &fb : fill)
+		nbl_free(h, &fb);
 	nbl_free(h, &b);
 }
 
