@@ -66,15 +66,16 @@ nb_u64 PagePfn(nbc_space *sp, nb_u64 off)
 	return fr.pfn;
 }
 
-/* The owner of one space, single-threaded: nothing to lock or zap. */
+/* The owner of one space, single-threaded: nothing to lock, unmap or map. */
 void ForOne(void *arg, void (*fn)(void *, nbc_space *, void *), void *farg)
 {
 	fn(farg, static_cast<nbc_space *>(arg), nullptr);
 }
 int NotPinned(void *, nb_u64) { return 0; }
 void Nop(void *) {}
-void NopZap(void *, nb_u64, nb_u64) {}
-const nbc_compact_ops kOneSpace = {ForOne, NotPinned, Nop, Nop, NopZap, Nop};
+void NopUnmap(void *, nb_u64, nb_u64) {}
+void NopMap(void *, nb_u64, nb_u64, nb_u64) {}
+const nbc_compact_ops kOneSpace = {ForOne, NotPinned, Nop, Nop, Nop, NopUnmap, NopMap};
 
 } /* namespace */
 
