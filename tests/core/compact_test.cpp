@@ -8,7 +8,10 @@
  * unmapped and mapped again (the shim's nb_remap.c). Expectations come from what
  * the test itself placed where (pfns it read back through faults), never from the compactor.
  */
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <random>
@@ -481,6 +484,89 @@ TEST_F(CompactTest, ConcurrentReadersAndWritersKeepTheirData) {
 			ASSERT_EQ(kept[i] + 0, w[k] - 0);
 		ASSERT_EQ(k4K, Info(kept[i]).node_bytes[0]);
 	}
+	EXPECT_EQ(0, nbc_check(core));
+}
+
+} // namespace
+} // namespace nbtest
+
+namespace nbtest {
+namespace {
+
+/*
+ * RESERVE + POPULATE while compaction moves the range it is populating: compaction is not a
+ * user's MIGRATE or FREE of a guessed offset (after which RESERVE may stop early), it gives
+ * the range back by itself, so RESERVE waits for it and populates all of it. (nb_fuzz found
+ * the early stop: a POPULATE range with unpopulated pages, whose first touch then failed.)
+ * Run 0 of node 0 holds every other frame (so the range's 4 KiB frames come from there) and
+ * runs 1-3 one free 1 MiB block each, so run 0 is the one compaction empties.
+ */
+TEST_F(CompactTest, PopulateWaitsForACompactionOfItsRange) {
+	std::map<nb_u64, nb_u64> ours = FillNode0();
+	const nb_u64 base = NodeBase(0);
+	nb_u64 max_kept = 0;
+	for (auto [pfn, off] : ours) {
+		nb_u64 i = pfn - base;
+		bool free_it = i < kRun ? (i & 1) : (i % kRun) < 256;
+		if (free_it)
+			ASSERT_EQ(0, nbc_space_free(sp, off, NB_CTX_SLEEP, nullptr, nullptr));
+		else
+			max_kept = std::max(max_kept, off);
+	}
+	nbc_pcp_drain(core);
+	ASSERT_LT(LargestFree(0), (int)kRunOrder);
+
+	std::atomic<bool> r_moving{false}, a_saw_eagain{false}, a_done{false}, b_done{false};
+	auto wait_for = [](const std::function<bool()> &cond) {
+		for (int i = 0; i < 10000 && !cond(); i++)
+			std::this_thread::sleep_for(std::chrono::milliseconds(1));
+	};
+	// Thread B compacts; when it unmaps a frame of the range being populated (the only one
+	// above every kept block), it waits until A has met the move (or is done).
+	owners.ops.unmap = [](void *owner, nb_u64 start, nb_u64) {
+		auto *o = static_cast<Owner *>(owner);
+		o->unmaps++;
+		auto *w = static_cast<std::function<void(nb_u64)> *>(o->user);
+		(*w)(start);
+	};
+	std::function<void(nb_u64)> on_unmap = [&](nb_u64 start) {
+		if (start <= max_kept || r_moving.exchange(true))
+			return;
+		wait_for([&] { return a_saw_eagain.load() || a_done.load(); });
+	};
+	owner.user = &on_unmap;
+	nbc_compact_result res{};
+	int compact_rc = 1;
+	std::thread b;
+	const std::thread::id a_id = std::this_thread::get_id();
+	int a_calls = 0;
+	sim::SetReschedHook([&] {
+		if (std::this_thread::get_id() != a_id)
+			return;
+		if (a_calls++ == 0) { // one frame populated: start the compaction, wait for the move
+			b = std::thread([&] {
+				sim::SetCpu(1);
+				compact_rc = owners.Compact(core, 0, kRunOrder, &res);
+				b_done = true;
+			});
+			wait_for([&] { return r_moving.load() || b_done.load(); });
+		} else if (r_moving && !b_done) {
+			a_saw_eagain = true; // populating goes on only after the compaction
+		}
+	});
+	nbc_policy p = Bind(0);
+	nb_u64 off = 0;
+	const nb_u64 size = 64 * k4K;
+	int rc = nbc_space_reserve(sp, size, &p, NBC_SPACE_POPULATE, 0, NB_CTX_SLEEP, &off);
+	a_done = true;
+	if (b.joinable())
+		b.join();
+	sim::SetReschedHook({});
+	ASSERT_EQ(0, rc);
+	EXPECT_TRUE(r_moving.load()) << "the compaction did not move the populating range";
+	EXPECT_TRUE(a_saw_eagain.load()) << "RESERVE did not wait for the compaction";
+	EXPECT_EQ(0, compact_rc);
+	EXPECT_EQ(size, Info(off).populated_bytes) << "POPULATE stopped early";
 	EXPECT_EQ(0, nbc_check(core));
 }
 
