@@ -97,7 +97,7 @@ private:
 	void UnpublishLocked(Range *r, u64 mapped_end) TA_REQ(lock_);
 	int CheckRoom(const nbc_policy &p, u64 bytes) TA_EXCL(lock_);
 	int TakePolicy(const nbc_policy *in, nbc_policy *out) TA_EXCL(lock_);
-	bool BeingCompacted(u64 offset) TA_EXCL(lock_);
+	bool UserMigrating(u64 offset) TA_EXCL(lock_);
 
 	// space_extents.cpp
 	static int FillFrames(u64 dst, u64 src, u64 nr, nb_ctx ctx, bool abortable);

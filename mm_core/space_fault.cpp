@@ -49,9 +49,10 @@ int Space::Reserve(u64 bytes, const nbc_policy *pol, unsigned flags, unsigned cp
 	for (u64 pos = off; !rc && (flags & NBC_SPACE_POPULATE) && pos < end;) {
 		nbc_space_fault_result res;
 		rc = Fault(pos, true, cpu, kLeaf1G, ctx, &res);
-		if (rc == -NB_EAGAIN && ctx == NB_CTX_SLEEP && BeingCompacted(off)) {
+		if (rc == -NB_EAGAIN && ctx == NB_CTX_SLEEP && !UserMigrating(off)) {
 			// Compaction moves what is populated so far and gives the range back within
-			// one range's copy: not a user's doing, so POPULATE still means all of it.
+			// one range's copy (it may have done so already): not a user's doing, so
+			// POPULATE still means all of it.
 			rc = nb_env_should_abort() ? -NB_EINTR : 0;
 			nb_env_resched();
 			continue;
@@ -85,14 +86,14 @@ int Space::Reserve(u64 bytes, const nbc_policy *pol, unsigned flags, unsigned cp
 	return 0;
 }
 
-// The range at `offset` is being moved by compaction (kMigrating with no target node), which
-// ends by itself, unlike a user's MIGRATE or FREE of a guessed offset.
-bool Space::BeingCompacted(u64 offset)
+// The range at `offset` is being moved by a user's MIGRATE (kMigrating to a target node),
+// not by compaction (no target node), which ends by itself.
+bool Space::UserMigrating(u64 offset)
 {
 	Guard g(&lock_);
 	Range *r;
 	return ranges_.Lookup(offset, RangeUse::kRead, &r) == 0 && r->state == kMigrating &&
-	       r->target < 0;
+	       r->target >= 0;
 }
 
 // The frame order a first touch at `offset` gets: the largest huge chunk the flags ask for
