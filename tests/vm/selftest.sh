@@ -10,6 +10,8 @@
 #   nosuite  an initramfs without /suite.sh      -> says so, still ends, run fails (zero tests)
 #   crash1   QEMU itself dies of SIGSEGV once    -> booted again, says so, run passes
 #   crash2   QEMU dies of SIGSEGV twice          -> run fails with QEMU's exit status
+#   boot1    the kernel panics before /init once -> booted again, says so, run passes
+#   boot2    it panics before /init twice        -> run fails on the kernel log
 #
 #   selftest.sh [--kver VER] [--topology NAME] [--hang-timeout SEC]
 #
@@ -123,6 +125,35 @@ PATH=$fake:$PATH NB_FAKE_CRASHES=2 run_case crash2 'nb_pass never-runs' --timeou
 if [ "$rc" -ne 0 ] && grep -q 'FAIL vm:qemu-exit QEMU exited with status 139' <<<"$outp" &&
    [ "$(cat "$fake/count")" = 2 ]; then ok crash2
 else bad crash2 "run.sh exit $rc; a QEMU crashing twice was not a failure (or booted $(cat "$fake/count") times)"; fi
+
+# boot1/boot2: a stand-in QEMU that adds rdinit=/nb-missing to the kernel command line its
+# first NB_FAKE_PANICS times: no /init, no root, "Kernel panic - not syncing: VFS" before
+# NB-VM-BEGIN, as a boot-time oops of the kernel itself would.
+cat >"$fake/qemu-system-x86_64" <<EOF
+#!/bin/bash
+n=\$(cat "$fake/count" 2>/dev/null || echo 0)
+echo \$((n + 1)) >"$fake/count"
+args=("\$@")
+if [ "\$n" -lt "\$NB_FAKE_PANICS" ]; then
+	for i in "\${!args[@]}"; do
+		[ "\${args[i]}" = -append ] && args[i + 1]+=" rdinit=/nb-missing"
+	done
+fi
+exec $(command -v qemu-system-x86_64) "\${args[@]}"
+EOF
+rm -f "$fake/count"
+PATH=$fake:$PATH NB_FAKE_PANICS=1 run_case boot1 'nb_pass after-boot-panic' --timeout 120 \
+	--suite "$work/boot1.sh"
+if [ "$rc" -eq 0 ] && [ "$(last_line)" = "1 passed, 0 failed" ] &&
+   grep -q 'kernel crashed while booting, before /init ran' <<<"$outp" &&
+   grep -q 'Kernel panic' "$work/boot1.log.boot-failed" && [ "$(cat "$fake/count")" = 2 ]; then ok boot1
+else bad boot1 "run.sh exit $rc, last line '$(last_line)'; one boot-time panic not booted again"; fi
+rm -f "$fake/count"
+PATH=$fake:$PATH NB_FAKE_PANICS=2 run_case boot2 'nb_pass never-runs' --timeout 120 \
+	--suite "$work/boot2.sh"
+if [ "$rc" -ne 0 ] && grep -q 'FAIL vm:kernel-log.*Kernel panic' <<<"$outp" &&
+   [ "$(cat "$fake/count")" = 2 ]; then ok boot2
+else bad boot2 "run.sh exit $rc; a kernel panicking at every boot was not a failure (or booted $(cat "$fake/count") times)"; fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
