@@ -134,20 +134,24 @@ TYPED_TEST(PcpStress, BarrierStartedThreads)
 {
 	constexpr int kThreads = 4;
 	constexpr int kOps = 3000;
-	std::atomic<int> ready{0};
-	std::atomic<bool> go{false};
 	std::mutex mu;
 	std::vector<Held> shared; /* handed between threads */
 	std::atomic<int> errors{0};
-	unsigned cpus = sim::CpuCount();
-	auto body = [&](int id) {
-		sim::SetCpu(static_cast<unsigned>(id) % cpus);
+	Together t;
+	/* A debugfs reader: consistency walk and stats on the live pool. */
+	t.Side([&](const std::atomic<bool> &done) {
+		while (!done.load()) {
+			if (nbc_check(this->core) != 0)
+				errors++;
+			NodeStats s; /* a snapshot per lock, not atomic across them: no sum check */
+			if (nbc_node_stats(this->core, 0, &s) != 0 || s.free_frames > s.total_frames)
+				errors++;
+		}
+	});
+	t.Run(kThreads, [&](int id) {
 		std::mt19937 rng(static_cast<unsigned>(id) * 7919u);
 		std::vector<Held> mine;
 		nb_u64 seq = 0;
-		ready++;
-		while (!go.load())
-			std::this_thread::yield();
 		const unsigned orders[] = {0, 0, 0, 1, 2, 3, 4, 9};
 		for (int i = 0; i < kOps; i++) {
 			unsigned r = rng() % 10;
@@ -190,30 +194,7 @@ TYPED_TEST(PcpStress, BarrierStartedThreads)
 		for (auto &b : mine)
 			if (nbc_buddy_free(this->core, b.pfn, b.order) != 0)
 				errors++;
-	};
-	std::vector<std::thread> th;
-	for (int i = 0; i < kThreads; i++)
-		th.emplace_back(body, i);
-	/* A debugfs reader: consistency walk and stats on the live pool. */
-	std::atomic<bool> done{false};
-	std::thread reader([&] {
-		while (!go.load())
-			std::this_thread::yield();
-		while (!done.load()) {
-			if (nbc_check(this->core) != 0)
-				errors++;
-			NodeStats s; /* a snapshot per lock, not atomic across them: no sum check */
-			if (nbc_node_stats(this->core, 0, &s) != 0 || s.free_frames > s.total_frames)
-				errors++;
-		}
 	});
-	while (ready.load() != kThreads)
-		std::this_thread::yield();
-	go = true;
-	for (auto &t : th)
-		t.join();
-	done = true;
-	reader.join();
 	for (auto &b : shared)
 		EXPECT_EQ(0, nbc_buddy_free(this->core, b.pfn, b.order));
 	EXPECT_EQ(0, errors.load());

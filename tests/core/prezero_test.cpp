@@ -373,18 +373,25 @@ TYPED_TEST(PrezeroStress, ZeroedBlocksReadZeroUnderLoad)
 {
 	constexpr int kThreads = 3;
 	constexpr int kOps = 1500;
-	std::atomic<int> ready{0};
-	std::atomic<bool> go{false}, done{false};
 	std::atomic<int> errors{0}, zeroed_seen{0};
-	unsigned cpus = sim::CpuCount(), nodes = this->Nodes();
-	auto body = [&](int id) {
-		sim::SetCpu(static_cast<unsigned>(id) % cpus);
+	unsigned nodes = this->Nodes();
+	Together t;
+	t.Side([&](const std::atomic<bool> &done) {
+		for (unsigned n = 0; !done.load(); n = (n + 1) % nodes)
+			if (nbc_core_prezero(this->core, static_cast<int>(n), 512, NB_CTX_SLEEP) < 0)
+				errors++;
+	});
+	t.Side([&](const std::atomic<bool> &done) {
+		while (!done.load())
+			if (nbc_check(this->core) != 0) {
+				ADD_FAILURE() << "check: " << sim::LastLog();
+				errors++;
+			}
+	});
+	t.Run(kThreads, [&](int id) {
 		std::mt19937 rng(static_cast<unsigned>(id) * 104729u);
 		std::vector<Held> mine;
 		nb_u64 seq = 0;
-		ready++;
-		while (!go.load())
-			std::this_thread::yield();
 		const unsigned orders[] = {0, 0, 1, 3, 5, 9};
 		for (int i = 0; i < kOps; i++) {
 			if (rng() % 2 == 0 || mine.empty()) {
@@ -423,34 +430,7 @@ TYPED_TEST(PrezeroStress, ZeroedBlocksReadZeroUnderLoad)
 		for (auto &b : mine)
 			if (nbc_buddy_free(this->core, b.pfn, b.order) != 0)
 				errors++;
-	};
-	std::vector<std::thread> th;
-	for (int i = 0; i < kThreads; i++)
-		th.emplace_back(body, i);
-	std::thread zeroer([&] {
-		while (!go.load())
-			std::this_thread::yield();
-		for (unsigned n = 0; !done.load(); n = (n + 1) % nodes)
-			if (nbc_core_prezero(this->core, static_cast<int>(n), 512, NB_CTX_SLEEP) < 0)
-				errors++;
 	});
-	std::thread reader([&] {
-		while (!go.load())
-			std::this_thread::yield();
-		while (!done.load())
-			if (nbc_check(this->core) != 0) {
-				ADD_FAILURE() << "check: " << sim::LastLog();
-				errors++;
-			}
-	});
-	while (ready.load() != kThreads)
-		std::this_thread::yield();
-	go = true;
-	for (auto &t : th)
-		t.join();
-	done = true;
-	zeroer.join();
-	reader.join();
 	EXPECT_EQ(0, errors.load());
 	EXPECT_GT(zeroed_seen.load(), 0) << "the zeroer never served anyone: the test tested nothing";
 	nbc_pcp_drain(this->core);

@@ -237,18 +237,13 @@ TEST_F(ResizeTest, GrowAndShrinkWhileThreadsAllocateFreeAndMigrate)
 {
 	constexpr int kThreads = 3;
 	constexpr int kOps = 4000;
-	std::atomic<int> ready{0};
-	std::atomic<bool> go{false}, done{false}, cycled{false};
+	std::atomic<bool> cycled{false};
 	std::atomic<int> errors{0};
 	unsigned cpus = sim::CpuCount();
 	auto body = [&](int id) {
-		sim::SetCpu(static_cast<unsigned>(id) % cpus);
 		std::mt19937 rng(static_cast<unsigned>(id) * 104729u);
 		std::vector<Held> mine;
 		nb_u64 seq = 0;
-		ready++;
-		while (!go.load())
-			std::this_thread::yield();
 		const unsigned orders[] = {0, 0, 1, 2, 3, 5, 9};
 		// Past kOps until the admin has both grown and shrunk under this load (a loaded
 		// host may starve it), within a bound.
@@ -306,17 +301,13 @@ TEST_F(ResizeTest, GrowAndShrinkWhileThreadsAllocateFreeAndMigrate)
 			if (!Tagged(b) || nbc_buddy_free(core, b.pfn, b.order) != 0)
 				errors++;
 	};
-	std::vector<std::thread> th;
-	for (int i = 0; i < kThreads; i++)
-		th.emplace_back(body, i);
+	Together t;
 	/* The admin: grows and shrinks node 0 as fast as it can, and reads stats. */
 	int added = 0, removed = 0, busy = 0;
-	std::thread admin([&] {
+	t.Side([&](const std::atomic<bool> &done) {
 		sim::SetCpu(cpus - 1);
 		nbc_region a = Region(kSpareA, 1024, 0), b = Region(kSpareB, 2560, 0);
 		bool has_a = false, has_b = false;
-		while (!go.load())
-			std::this_thread::yield();
 		std::mt19937 rng(7);
 		while (!done.load()) {
 			nbc_region &r = rng() % 2 ? a : b;
@@ -342,13 +333,7 @@ TEST_F(ResizeTest, GrowAndShrinkWhileThreadsAllocateFreeAndMigrate)
 		}
 		/* Leave the spare regions in: the threads' last frees may still go there. */
 	});
-	while (ready.load() != kThreads)
-		std::this_thread::yield();
-	go = true;
-	for (auto &t : th)
-		t.join();
-	done = true;
-	admin.join();
+	t.Run(kThreads, body);
 	EXPECT_EQ(0, errors.load());
 	EXPECT_GT(added, 0);
 	EXPECT_GT(removed, 0);

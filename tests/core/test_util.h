@@ -7,7 +7,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstring>
+#include <functional>
+#include <thread>
 #include <vector>
 
 #include "../../mm_core/nbc_core.h"
@@ -180,6 +183,55 @@ inline bool Tagged(const Held &h)
 			return false;
 	return true;
 }
+
+/*
+ * The shape of the concurrency tests: workers that start together (worker id on sim CPU
+ * id % CpuCount()), and side threads (checkers, an admin) that start with them and run until
+ * the last worker has finished.
+ *   Together t;
+ *   t.Side([&](const std::atomic<bool> &done) { while (!done.load()) Check(); });
+ *   t.Run(kThreads, [&](int id) { ... });
+ */
+class Together {
+public:
+	void Side(std::function<void(const std::atomic<bool> &done)> fn) { sides_.push_back(std::move(fn)); }
+	void Run(int workers, const std::function<void(int id)> &body)
+	{
+		unsigned cpus = sim::CpuCount();
+		std::vector<std::thread> th;
+		for (int i = 0; i < workers; i++)
+			th.emplace_back([&, i] {
+				sim::SetCpu(static_cast<unsigned>(i) % cpus);
+				ready_++;
+				WaitGo();
+				body(i);
+			});
+		std::vector<std::thread> side;
+		for (auto &fn : sides_)
+			side.emplace_back([&] {
+				WaitGo();
+				fn(done_);
+			});
+		while (ready_.load() != workers)
+			std::this_thread::yield();
+		go_ = true;
+		for (auto &t : th)
+			t.join();
+		done_ = true;
+		for (auto &t : side)
+			t.join();
+	}
+
+private:
+	void WaitGo() const
+	{
+		while (!go_.load())
+			std::this_thread::yield();
+	}
+	std::vector<std::function<void(const std::atomic<bool> &)>> sides_;
+	std::atomic<int> ready_{0};
+	std::atomic<bool> go_{false}, done_{false};
+};
 
 } /* namespace nbtest */
 
