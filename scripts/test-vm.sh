@@ -4,10 +4,11 @@
 # Prints every test line and closes with one summary line over all runs (scripts/summary.sh).
 #
 #   TOPOLOGIES="2node 4node cpuless"  which topologies to boot (set but empty: none)
-#   NB_EXTRA_KERNELS="6.12 6.12-rt"    Debian kernel flavours that also get a 2node
-#                                      and a big run (scripts/kver.sh names them; trixie,
-#                                      trixie-bpo and trixie-bpo-rt come from the trixie root,
-#                                      scripts/trixie-root.sh, made here on first use)
+#   NB_EXTRA_KERNELS="6.12 6.12-rt"    Debian kernel flavours that also get the 2node,
+#                                      big, pool, in-place and fuzz runs (scripts/kver.sh
+#                                      names them; trixie, trixie-bpo and trixie-bpo-rt
+#                                      come from the trixie root, scripts/trixie-root.sh,
+#                                      made here on first use)
 #   NB_SKIP_{SELFTEST,BIG,POOL,FUZZ,DKMS,BENCH,EXEC}=1  skip those parts (quick local runs)
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -149,6 +150,13 @@ for flavour in ${NB_EXTRA_KERNELS-6.12 6.12-rt}; do
 		[ -n "${NB_SKIP_POOL:-}" ] || run_pool "pool-$flavour" "$xkver" "build/module/$xkver/numabuddy.ko"
 		[ -n "${NB_SKIP_BIG:-}" ] ||
 			run_inplace_gib "inplace-1g-$flavour" "$xkver" "build/module/$xkver/numabuddy.ko"
+		# The fuzzer is where compaction's in-place moves meet vmsplice, O_DIRECT and
+		# move_pages (op_kpath beside op_compact): each kernel's own paths, not only 6.1's.
+		# shellcheck disable=SC2046
+		[ -n "${NB_SKIP_FUZZ:-}" ] || run_vm "fuzz-4node-$flavour" "$xkver" --topology 4node \
+			--timeout 420 --log "build/vm/fuzz-4node-$xkver.log" \
+			--append "nb_fuzz_ops=20000 nb_fuzz_seconds=100 nb_fuzz_max_block=4194304" \
+			$(payload "build/module/$xkver/numabuddy.ko" tests/vmsuite/fuzz.sh)
 	else
 		tail -n 20 "build/module-$xkver.log"
 		echo "NB-TEST-FAIL build-$flavour see build/module-$xkver.log"
