@@ -20,11 +20,12 @@
  *   5. moves each space's table pages out of the run (under its lock, no zap: the kernel's
  *      page tables never point at them), then relocates every range with a frame in the
  *      run, one range at a time, with the same
- *      protocol as a migration in place (nbc_space.h): the range is marked migrating under
- *      the owner's lock (faults get -NB_EAGAIN); each of its frames in the run is unmapped
- *      by the owner, copied to a frame of the same order on the same node outside the run
- *      (below 4 GiB if the range says LOW4G), the table is repointed and the owner maps the
- *      new frame where the old one was; then the range is live again;
+ *      protocol and batches as a migration in place (nbc_space.h): the range is marked
+ *      migrating under the owner's lock (faults get -NB_EAGAIN); its frames in the run go a
+ *      batch at a time (at most 32 frames within 2 MiB): the owner unmaps the batch's
+ *      window, each frame is copied to a frame of the same order on the same node outside
+ *      the run (below 4 GiB if the range says LOW4G) and the table repointed, and the owner
+ *      maps every frame of the window again; then the range is live again;
  *   6. frees the run as one block.
  * Nothing moves to another node, nothing changes size (a 2 MiB frame stays one), quotas do
  * not change.

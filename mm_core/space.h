@@ -112,9 +112,16 @@ private:
 	u64 ReleaseFrames(Range *r, nb_ctx ctx) TA_EXCL(lock_);
 	int MoveFrames(u64 virt, u64 *pfn, i32 *node, u32 order, u64 nr_frames, u32 flags, int to,
 		       nb_ctx ctx) TA_EXCL(lock_);
-	int MigrateBlock(Range *r, const nbc_space_mapper *m, nb_ctx ctx, u64 *moved)
+	// Which frames of a kMigrating range move, and moving one whose mappings are unmapped:
+	// migration (to the target node) and compaction (out of the run) share the batching.
+	struct FrameMove {
+		bool (*wants)(void *arg, u64 pfn, u64 nr_frames, i32 node);
+		int (*move)(void *arg, u64 virt, u64 *pfn, i32 *node, u32 order, u64 nr_frames);
+		void *arg;
+	};
+	int MoveBlockFrames(Range *r, const nbc_space_mapper *m, nb_ctx ctx, const FrameMove &fm)
 		TA_EXCL(lock_);
-	int MigrateReserved(Range *r, const nbc_space_mapper *m, nb_ctx ctx, u64 *moved)
+	int MoveReservedFrames(Range *r, const nbc_space_mapper *m, nb_ctx ctx, const FrameMove &fm)
 		TA_EXCL(lock_);
 
 	// space_fault.cpp
@@ -131,8 +138,8 @@ private:
 
 	// space_compact.cpp
 	bool InRunLocked(const Range &r, const Compactor &c) TA_REQ(lock_);
-	int RelocateFrame(Compactor *c, const nbc_space_mapper *m, u64 virt, u64 *pfn, u32 order,
-			  u64 nr_frames, u32 flags, nb_ctx ctx) TA_EXCL(lock_);
+	int RelocateFrame(Compactor *c, u64 virt, u64 *pfn, u32 order, u64 nr_frames, u32 flags,
+			  nb_ctx ctx) TA_EXCL(lock_);
 
 	// space_query.cpp
 	void FillBriefLocked(const Range &r, nbc_space_info *out) TA_REQ(lock_);

@@ -5,9 +5,9 @@
 //
 // Relocation is a migration in place to the same node restricted to the run: the range goes
 // through the migration states (kMigrating: faults get -NB_EAGAIN, FREE and MIGRATE wait),
-// and each frame that moves is unmapped by the owner's mapper before its copy and mapped
-// again at its new place after the table is repointed, as nbc_space_migrate_finish_mapped
-// does: mappings keep their entries and nothing re-faults. Quotas do not change: the node
+// and its frames in the run move in the migration's batches: the owner's mapper unmaps a
+// window before the copies and maps every frame of it again after the table is repointed,
+// as nbc_space_migrate_finish_mapped does: mappings keep their entries, nothing re-faults. Quotas do not change: the node
 // does not.
 //
 // Every walk here holds lock_ for one range's frames (its extents, or its table's leaves):
@@ -98,19 +98,17 @@ int Space::RelocateBegin(Compactor *c, u64 from, int (*pinned)(void *owner, u64 
 	return -NB_ENOENT;
 }
 
-// One frame mapped at virt and lying in the run: unmap it (no store may land in it during
-// the copy), copy it to a frame outside the run, repoint the table, map the new frame, hand
-// the old one to the compactor. The range is kMigrating: no fault maps it meanwhile, nothing
-// else changes its frames.
-int Space::RelocateFrame(Compactor *c, const nbc_space_mapper *m, u64 virt, u64 *pfn, u32 order,
-			 u64 nr_frames, u32 flags, nb_ctx ctx)
+// One frame lying in the run, its mappings unmapped (no store may land in it during the
+// copy): copy it to a frame outside the run, repoint the table, hand the old one to the
+// compactor. The range is kMigrating: no fault maps it meanwhile, nothing else changes its
+// frames.
+int Space::RelocateFrame(Compactor *c, u64 virt, u64 *pfn, u32 order, u64 nr_frames, u32 flags,
+			 nb_ctx ctx)
 {
 	u64 fresh;
 	int rc = c->TakeDest(order, nr_frames, flags & NBC_SPACE_LOW4G, ctx, &fresh);
 	if (rc)
 		return rc;
-	if (m)
-		m->unmap(m->arg, virt, nr_frames * kFrame);
 	FillFrames(fresh, *pfn, nr_frames, ctx, false);
 	u64 old = *pfn;
 	{
@@ -119,8 +117,6 @@ int Space::RelocateFrame(Compactor *c, const nbc_space_mapper *m, u64 virt, u64 
 		if (!rc)
 			*pfn = fresh; // queries read extents under lock_
 	}
-	if (m) // the extent is ours alone (kMigrating): read without lock_
-		m->map(m->arg, virt, *pfn, nr_frames);
 	if (rc) {
 		// Same shape and alignment as the old frame: Remap has nothing to refuse.
 		NB_ASSERT(!rc);
@@ -131,6 +127,8 @@ int Space::RelocateFrame(Compactor *c, const nbc_space_mapper *m, u64 virt, u64 
 	return 0;
 }
 
+// The range's frames in the run move in the batches of a migration (space_extents.cpp): one
+// unmap per 2 MiB window, every frame of it mapped again after.
 int Space::RelocateFinish(Compactor *c, u64 offset, const nbc_space_mapper *m, nb_ctx ctx,
 			  u64 *frames, u64 *blocks)
 {
@@ -141,42 +139,27 @@ int Space::RelocateFinish(Compactor *c, u64 offset, const nbc_space_mapper *m, n
 		if (rc)
 			return rc;
 	}
-	int rc = 0;
-	if (r->kind == NBC_SPACE_KIND_BLOCK) {
-		u64 pos = r->offset;
-		for (u32 i = 0; i < r->nr_extents && !rc; i++) {
-			Extent &e = r->extents[i];
-			if (c->WhollyInRun(e.pfn, e.nr_frames)) {
-				rc = RelocateFrame(c, m, pos, &e.pfn, e.order, e.nr_frames, r->flags,
-						   ctx);
-				if (!rc) {
-					*frames += e.nr_frames;
-					++*blocks;
-				}
+	struct Arg {
+		Space *s;
+		Compactor *c;
+		u32 flags;
+		nb_ctx ctx;
+		u64 *frames, *blocks;
+	} arg{this, c, r->flags, ctx, frames, blocks};
+	const FrameMove fm{
+		[](void *a, u64 pfn, u64 nr, i32) { return static_cast<Arg *>(a)->c->WhollyInRun(pfn, nr); },
+		[](void *a, u64 virt, u64 *pfn, i32 *, u32 order, u64 nr) {
+			auto *x = static_cast<Arg *>(a);
+			int rc = x->s->RelocateFrame(x->c, virt, pfn, order, nr, x->flags, x->ctx);
+			if (!rc) {
+				*x->frames += nr;
+				++*x->blocks;
 			}
-			pos += e.nr_frames * kFrame;
-		}
-	} else {
-		u64 end = r->offset + r->size;
-		for (u64 cursor = r->offset; cursor < end && !rc;) {
-			PageTable::Leaf leaf;
-			{
-				Guard g(&lock_);
-				if (table_.FirstLeaf(cursor, end - cursor, &leaf))
-					break;
-			}
-			u64 nr = 1ull << leaf.order;
-			if (c->WhollyInRun(leaf.pfn, nr)) {
-				rc = RelocateFrame(c, m, leaf.virt, &leaf.pfn, leaf.order, nr, r->flags,
-						   ctx);
-				if (!rc) {
-					*frames += nr;
-					++*blocks;
-				}
-			}
-			cursor = leaf.virt + LeafBytes(leaf.order);
-		}
-	}
+			return rc;
+		},
+		&arg};
+	int rc = r->kind == NBC_SPACE_KIND_BLOCK ? MoveBlockFrames(r, m, ctx, fm)
+						 : MoveReservedFrames(r, m, ctx, fm);
 	{
 		Guard g(&lock_);
 		r->state = kLive;

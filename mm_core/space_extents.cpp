@@ -364,24 +364,26 @@ int Space::MoveFrames(u64 virt, u64 *pfn, i32 *node, u32 order, u64 nr_frames, u
 	return rc;
 }
 
-// A block's frames move in batches: a run of extents that are not on the target yet, at most
-// 2 MiB of them (one larger frame alone), kBatch at most. With a mapper, the batch's offsets
-// are unmapped before the first copy and every frame of it is mapped again after the last
-// (moved or, after an error, still the old one): the user's entries come back at once, one
-// unmap (one TLB flush per mapping) per batch, and no store lands in a frame being copied.
-int Space::MigrateBlock(Range *r, const nbc_space_mapper *m, nb_ctx ctx, u64 *moved)
+// A block's frames move in batches: a run of extents that fm wants moved, at most 2 MiB of
+// them (one larger frame alone), kBatch at most. With a mapper, the batch's offsets are
+// unmapped before the first copy and every frame of it is mapped again after the last (moved
+// or, after an error, still the old one): the user's entries come back at once, one unmap
+// (one TLB flush per mapping) per batch, and no store lands in a frame being copied.
+int Space::MoveBlockFrames(Range *r, const nbc_space_mapper *m, nb_ctx ctx, const FrameMove &fm)
 {
 	const u64 window = kChunkFrames * kFrame;
+	// The extents are this move's alone (kMigrating): read without lock_.
+	auto wants = [&](const Extent &e) { return fm.wants(fm.arg, e.pfn, e.nr_frames, e.node); };
 	u64 pos = r->offset;
 	for (u32 i = 0; i < r->nr_extents;) {
-		if (r->extents[i].node == r->target) {
+		if (!wants(r->extents[i])) {
 			pos += r->extents[i].nr_frames * kFrame;
 			i++;
 			continue;
 		}
 		u32 j = i + 1;
 		u64 end = pos + r->extents[i].nr_frames * kFrame;
-		for (; j < r->nr_extents && j - i < kBatch && r->extents[j].node != r->target; j++) {
+		for (; j < r->nr_extents && j - i < kBatch && wants(r->extents[j]); j++) {
 			u64 bytes = r->extents[j].nr_frames * kFrame;
 			if (end - pos + bytes > window)
 				break;
@@ -393,13 +395,9 @@ int Space::MigrateBlock(Range *r, const nbc_space_mapper *m, nb_ctx ctx, u64 *mo
 		u64 at = pos;
 		for (u32 k = i; k < j && !rc; k++) {
 			Extent &e = r->extents[k];
-			rc = MoveFrames(at, &e.pfn, &e.node, e.order, e.nr_frames, r->flags, r->target,
-					ctx);
-			if (!rc)
-				*moved += e.nr_frames * kFrame;
+			rc = fm.move(fm.arg, at, &e.pfn, &e.node, e.order, e.nr_frames);
 			at += e.nr_frames * kFrame;
 		}
-		// The extents are this migration's alone (kMigrating): read without lock_.
 		at = pos;
 		for (u32 k = i; m && k < j; k++) {
 			m->map(m->arg, at, r->extents[k].pfn, r->extents[k].nr_frames);
@@ -416,15 +414,17 @@ int Space::MigrateBlock(Range *r, const nbc_space_mapper *m, nb_ctx ctx, u64 *mo
 }
 
 // A reserved range's frames are its leaves; a batch is the leaves (kBatch at most) that lie
-// in one window of at most 2 MiB from the first leaf not on the target (one larger leaf
-// alone). Leaves of the window already on the target are unmapped and mapped with it.
-int Space::MigrateReserved(Range *r, const nbc_space_mapper *m, nb_ctx ctx, u64 *moved)
+// in one window of at most 2 MiB (one larger leaf alone). Leaves of the window that fm does
+// not want moved are unmapped and mapped with it.
+int Space::MoveReservedFrames(Range *r, const nbc_space_mapper *m, nb_ctx ctx,
+			      const FrameMove &fm)
 {
 	const u64 window = kChunkFrames * kFrame;
 	u64 end = r->offset + r->size;
 	for (u64 cursor = r->offset; cursor < end;) {
 		PageTable::Leaf got[kBatch];
 		i32 nodes[kBatch];
+		bool want[kBatch];
 		unsigned n = 0;
 		{
 			Guard g(&lock_);
@@ -442,7 +442,8 @@ int Space::MigrateReserved(Range *r, const nbc_space_mapper *m, nb_ctx ctx, u64 
 		bool any = false;
 		for (unsigned k = 0; k < n; k++) {
 			nodes[k] = nbc_pfn_node(core_, got[k].pfn);
-			any |= nodes[k] != r->target;
+			want[k] = fm.wants(fm.arg, got[k].pfn, 1ull << got[k].order, nodes[k]);
+			any |= want[k];
 		}
 		if (!any)
 			continue;
@@ -450,14 +451,10 @@ int Space::MigrateReserved(Range *r, const nbc_space_mapper *m, nb_ctx ctx, u64 
 		if (m)
 			m->unmap(m->arg, from, to - from);
 		int rc = 0;
-		for (unsigned k = 0; k < n && !rc; k++) {
-			if (nodes[k] == r->target)
-				continue;
-			rc = MoveFrames(got[k].virt, &got[k].pfn, &nodes[k], got[k].order,
-					1ull << got[k].order, r->flags, r->target, ctx);
-			if (!rc)
-				*moved += LeafBytes(got[k].order);
-		}
+		for (unsigned k = 0; k < n && !rc; k++)
+			if (want[k])
+				rc = fm.move(fm.arg, got[k].virt, &got[k].pfn, &nodes[k], got[k].order,
+					     1ull << got[k].order);
 		for (unsigned k = 0; m && k < n; k++)
 			m->map(m->arg, got[k].virt, got[k].pfn, 1ull << got[k].order);
 		if (rc)
@@ -479,8 +476,25 @@ int Space::MigrateFinish(u64 offset, nb_ctx ctx, const nbc_space_mapper *m, u64 
 			return rc;
 	}
 	// kMigrating keeps faults, frees and other migrations off r: its frames are ours.
-	int rc = r->kind == NBC_SPACE_KIND_BLOCK ? MigrateBlock(r, m, ctx, bytes_moved)
-						 : MigrateReserved(r, m, ctx, bytes_moved);
+	struct Arg {
+		Space *s;
+		Range *r;
+		nb_ctx ctx;
+		u64 *moved;
+	} arg{this, r, ctx, bytes_moved};
+	const FrameMove fm{
+		[](void *a, u64, u64, i32 node) { return node != static_cast<Arg *>(a)->r->target; },
+		[](void *a, u64 virt, u64 *pfn, i32 *node, u32 order, u64 nr) {
+			auto *x = static_cast<Arg *>(a);
+			int rc = x->s->MoveFrames(virt, pfn, node, order, nr, x->r->flags,
+						  x->r->target, x->ctx);
+			if (!rc)
+				*x->moved += nr * kFrame;
+			return rc;
+		},
+		&arg};
+	int rc = r->kind == NBC_SPACE_KIND_BLOCK ? MoveBlockFrames(r, m, ctx, fm)
+						 : MoveReservedFrames(r, m, ctx, fm);
 	{
 		Guard g(&lock_);
 		r->state = kLive;

@@ -370,6 +370,44 @@ TEST_F(CompactTest, MovesReservedLeavesAndContigRanges) {
 }
 
 /*
+ * A range's leaves in the run move in a migration's batches: one unmap per batch (at most 32
+ * leaves within 2 MiB), not one per leaf, and every leaf is mapped again at its new frame.
+ */
+TEST_F(CompactTest, LeavesOfOneRangeMoveWithOneUnmapPerBatch) {
+	std::map<nb_u64, nb_u64> ours = FillNode0();
+	const nb_u64 base = NodeBase(0);
+	for (auto [pfn, off] : ours) {
+		if (pfn - base < kRun) { // run 0 empty: the reserved range's leaves land there
+			ASSERT_EQ(0, nbc_space_free(sp, off, NB_CTX_SLEEP, nullptr, nullptr));
+		}
+	}
+	nbc_pcp_drain(core);
+	nbc_policy p = Bind(0);
+	nb_u64 res;
+	ASSERT_EQ(0, nbc_space_reserve(sp, 64 * k4K, &p, 0, 0, NB_CTX_SLEEP, &res));
+	Write(res, 64 * k4K, 9);
+	for (nb_u64 i = 0; i < 64; i++)
+		ASSERT_LT(PfnOf(res + i * k4K) - base, kRun) << "leaf " << i << " outside run 0";
+	for (auto [pfn, off] : ours) { // every other frame of run 1: where the leaves can go
+		if (pfn - base >= kRun && pfn - base < 2 * kRun && (pfn & 1)) {
+			ASSERT_EQ(0, nbc_space_free(sp, off, NB_CTX_SLEEP, nullptr, nullptr));
+		}
+	}
+	nbc_compact_result r;
+	ASSERT_EQ(0, owners.Compact(core, 0, kRunOrder, &r));
+	EXPECT_EQ(base, r.run_pfn);
+	EXPECT_EQ(64u, r.frames_moved);
+	EXPECT_EQ(2, owner.unmaps.load()); // 64 leaves in 256 KiB: two batches of 32
+	Check(res, 64 * k4K, 9);
+	for (nb_u64 i = 0; i < 64; i++) {
+		nb_u64 off = res + i * k4K, pfn = PfnOf(off);
+		EXPECT_GE(pfn - base, kRun) << "leaf " << i << " still in run 0";
+		ASSERT_TRUE(owner.mapped.count(off)) << "leaf " << i << " not mapped again";
+		EXPECT_EQ(pfn, owner.mapped[off]) << "leaf " << i;
+	}
+}
+
+/*
  * A space whose table lives on the node it fills takes its table pages one at a time as it
  * grows, wherever the allocator has a free frame, so they end up in every run (checked
  * below, from the frames the space does not map). They are the space's software table, so
