@@ -101,59 +101,50 @@ if [ "$rc" -ne 0 ] && grep -q 'FAIL vm:no-tests' <<<"$outp" &&
    grep -q 'suite.sh is missing' "$work/nosuite.log"; then ok nosuite
 else bad nosuite "run.sh exit $rc; missing /suite.sh not reported or VM did not end"; fi
 
-# crash1/crash2: a stand-in QEMU first in PATH dies of SIGSEGV its first NB_FAKE_CRASHES
-# times, then runs the real one (QEMU 7.2's TCG once crashed like that in CI).
+# crash1/crash2/boot1/boot2: a stand-in QEMU first in PATH fails its first NB_FAKE_TIMES runs
+# as NB_FAKE says, then runs the real one. crash: it dies of SIGSEGV (QEMU 7.2's TCG once did
+# in CI). panic: rdinit=/nb-missing joins the kernel command line: no /init, no root, "Kernel
+# panic - not syncing: VFS" before NB-VM-BEGIN, as a boot-time oops of the kernel would.
 fake=$work/fake-qemu
 mkdir -p "$fake"
-cat >"$fake/qemu-system-x86_64" <<EOF
-#!/bin/sh
-n=\$(cat "$fake/count" 2>/dev/null || echo 0)
-echo \$((n + 1)) >"$fake/count"
-[ "\$n" -lt "\$NB_FAKE_CRASHES" ] && kill -SEGV \$\$
-exec $(command -v qemu-system-x86_64) "\$@"
-EOF
-chmod +x "$fake/qemu-system-x86_64"
-rm -f "$fake/count"
-PATH=$fake:$PATH NB_FAKE_CRASHES=1 run_case crash1 'nb_pass after-crash' --timeout 120 \
-	--suite "$work/crash1.sh"
-if [ "$rc" -eq 0 ] && [ "$(last_line)" = "1 passed, 0 failed" ] &&
-   grep -q 'QEMU itself died of signal 11' <<<"$outp" && [ "$(cat "$fake/count")" = 2 ]; then ok crash1
-else bad crash1 "run.sh exit $rc, last line '$(last_line)'; one QEMU crash not booted again"; fi
-rm -f "$fake/count"
-PATH=$fake:$PATH NB_FAKE_CRASHES=2 run_case crash2 'nb_pass never-runs' --timeout 120 \
-	--suite "$work/crash2.sh"
-if [ "$rc" -ne 0 ] && grep -q 'FAIL vm:qemu-exit QEMU exited with status 139' <<<"$outp" &&
-   [ "$(cat "$fake/count")" = 2 ]; then ok crash2
-else bad crash2 "run.sh exit $rc; a QEMU crashing twice was not a failure (or booted $(cat "$fake/count") times)"; fi
-
-# boot1/boot2: a stand-in QEMU that adds rdinit=/nb-missing to the kernel command line its
-# first NB_FAKE_PANICS times: no /init, no root, "Kernel panic - not syncing: VFS" before
-# NB-VM-BEGIN, as a boot-time oops of the kernel itself would.
 cat >"$fake/qemu-system-x86_64" <<EOF
 #!/bin/bash
 n=\$(cat "$fake/count" 2>/dev/null || echo 0)
 echo \$((n + 1)) >"$fake/count"
 args=("\$@")
-if [ "\$n" -lt "\$NB_FAKE_PANICS" ]; then
+if [ "\$n" -lt "\$NB_FAKE_TIMES" ]; then
+	[ "\$NB_FAKE" = crash ] && kill -SEGV \$\$
 	for i in "\${!args[@]}"; do
 		[ "\${args[i]}" = -append ] && args[i + 1]+=" rdinit=/nb-missing"
 	done
 fi
 exec $(command -v qemu-system-x86_64) "\${args[@]}"
 EOF
-rm -f "$fake/count"
-PATH=$fake:$PATH NB_FAKE_PANICS=1 run_case boot1 'nb_pass after-boot-panic' --timeout 120 \
-	--suite "$work/boot1.sh"
+chmod +x "$fake/qemu-system-x86_64"
+# fake_case NAME crash|panic TIMES SUITE-BODY; boots says how often QEMU was started.
+fake_case() {
+	rm -f "$fake/count"
+	PATH=$fake:$PATH NB_FAKE=$2 NB_FAKE_TIMES=$3 run_case "$1" "$4" --timeout 120 --suite "$work/$1.sh"
+	boots=$(cat "$fake/count")
+}
+
+fake_case crash1 crash 1 'nb_pass after-crash'
+if [ "$rc" -eq 0 ] && [ "$(last_line)" = "1 passed, 0 failed" ] &&
+   grep -q 'QEMU itself died of signal 11' <<<"$outp" && [ "$boots" = 2 ]; then ok crash1
+else bad crash1 "run.sh exit $rc, last line '$(last_line)'; one QEMU crash not booted again"; fi
+fake_case crash2 crash 2 'nb_pass never-runs'
+if [ "$rc" -ne 0 ] && grep -q 'FAIL vm:qemu-exit QEMU exited with status 139' <<<"$outp" &&
+   [ "$boots" = 2 ]; then ok crash2
+else bad crash2 "run.sh exit $rc; a QEMU crashing twice was not a failure (or booted $boots times)"; fi
+
+fake_case boot1 panic 1 'nb_pass after-boot-panic'
 if [ "$rc" -eq 0 ] && [ "$(last_line)" = "1 passed, 0 failed" ] &&
    grep -q 'kernel crashed while booting, before /init ran' <<<"$outp" &&
-   grep -q 'Kernel panic' "$work/boot1.log.boot-failed" && [ "$(cat "$fake/count")" = 2 ]; then ok boot1
+   grep -q 'Kernel panic' "$work/boot1.log.boot-failed" && [ "$boots" = 2 ]; then ok boot1
 else bad boot1 "run.sh exit $rc, last line '$(last_line)'; one boot-time panic not booted again"; fi
-rm -f "$fake/count"
-PATH=$fake:$PATH NB_FAKE_PANICS=2 run_case boot2 'nb_pass never-runs' --timeout 120 \
-	--suite "$work/boot2.sh"
-if [ "$rc" -ne 0 ] && grep -q 'FAIL vm:kernel-log.*Kernel panic' <<<"$outp" &&
-   [ "$(cat "$fake/count")" = 2 ]; then ok boot2
-else bad boot2 "run.sh exit $rc; a kernel panicking at every boot was not a failure (or booted $(cat "$fake/count") times)"; fi
+fake_case boot2 panic 2 'nb_pass never-runs'
+if [ "$rc" -ne 0 ] && grep -q 'FAIL vm:kernel-log.*Kernel panic' <<<"$outp" && [ "$boots" = 2 ]; then ok boot2
+else bad boot2 "run.sh exit $rc; a kernel panicking at every boot was not a failure (or booted $boots times)"; fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
