@@ -12,6 +12,9 @@
 #   crash2   QEMU dies of SIGSEGV twice          -> run fails with QEMU's exit status
 #   boot1    the kernel panics before /init once -> booted again, says so, run passes
 #   boot2    it panics before /init twice        -> run fails on the kernel log
+#   hang1    the kernel hangs before /init once  -> stopped at --boot-timeout, booted again,
+#                                                   run passes
+#   hang2    it hangs before /init twice         -> run fails with vm:boot-hang, in time
 #
 #   selftest.sh [--kver VER] [--topology NAME] [--hang-timeout SEC]
 #
@@ -105,6 +108,7 @@ else bad nosuite "run.sh exit $rc; missing /suite.sh not reported or VM did not 
 # as NB_FAKE says, then runs the real one. crash: it dies of SIGSEGV (QEMU 7.2's TCG once did
 # in CI). panic: rdinit=/nb-missing joins the kernel command line: no /init, no root, "Kernel
 # panic - not syncing: VFS" before NB-VM-BEGIN, as a boot-time oops of the kernel would.
+# hang: the same and root=/dev/nb-missing rootwait: the kernel waits for that disk forever.
 fake=$work/fake-qemu
 mkdir -p "$fake"
 cat >"$fake/qemu-system-x86_64" <<EOF
@@ -114,17 +118,23 @@ echo \$((n + 1)) >"$fake/count"
 args=("\$@")
 if [ "\$n" -lt "\$NB_FAKE_TIMES" ]; then
 	[ "\$NB_FAKE" = crash ] && kill -SEGV \$\$
+	extra=" rdinit=/nb-missing"
+	[ "\$NB_FAKE" = hang ] && extra+=" root=/dev/nb-missing rootwait"
 	for i in "\${!args[@]}"; do
-		[ "\${args[i]}" = -append ] && args[i + 1]+=" rdinit=/nb-missing"
+		[ "\${args[i]}" = -append ] && args[i + 1]+="\$extra"
 	done
 fi
 exec $(command -v qemu-system-x86_64) "\${args[@]}"
 EOF
 chmod +x "$fake/qemu-system-x86_64"
-# fake_case NAME crash|panic TIMES SUITE-BODY; boots says how often QEMU was started.
+# fake_case NAME crash|panic|hang TIMES SUITE-BODY [run.sh args...]; boots says how often
+# QEMU was started.
 fake_case() {
+	local name=$1 mode=$2 times=$3 body=$4
+	shift 4
 	rm -f "$fake/count"
-	PATH=$fake:$PATH NB_FAKE=$2 NB_FAKE_TIMES=$3 run_case "$1" "$4" --timeout 120 --suite "$work/$1.sh"
+	PATH=$fake:$PATH NB_FAKE=$mode NB_FAKE_TIMES=$times run_case "$name" "$body" --timeout 120 \
+		--suite "$work/$name.sh" "$@"
 	boots=$(cat "$fake/count")
 }
 
@@ -145,6 +155,14 @@ else bad boot1 "run.sh exit $rc, last line '$(last_line)'; one boot-time panic n
 fake_case boot2 panic 2 'nb_pass never-runs'
 if [ "$rc" -ne 0 ] && grep -q 'FAIL vm:kernel-log.*Kernel panic' <<<"$outp" && [ "$boots" = 2 ]; then ok boot2
 else bad boot2 "run.sh exit $rc; a kernel panicking at every boot was not a failure (or booted $boots times)"; fi
+
+fake_case hang1 hang 1 'nb_pass after-boot-hang' --boot-timeout 20
+if [ "$rc" -eq 0 ] && [ "$(last_line)" = "1 passed, 0 failed" ] &&
+   grep -q 'did not reach /init within 20s' <<<"$outp" && [ "$boots" = 2 ] && [ "$secs" -lt 90 ]; then ok hang1
+else bad hang1 "run.sh exit $rc after ${secs}s, last line '$(last_line)'; a boot hang not stopped and booted again"; fi
+fake_case hang2 hang 2 'nb_pass never-runs' --boot-timeout 20
+if [ "$rc" -ne 0 ] && grep -q 'FAIL vm:boot-hang' <<<"$outp" && [ "$boots" = 2 ] && [ "$secs" -lt 90 ]; then ok hang2
+else bad hang2 "run.sh exit $rc after ${secs}s; a kernel hanging at every boot was not a failure in time (or booted $boots times)"; fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
