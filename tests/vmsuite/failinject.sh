@@ -1,13 +1,13 @@
 # failinject.sh - VM suite for the debug kernel (CONFIG_FAIL_PAGE_ALLOC, CONFIG_FAILSLAB):
 # kernel allocations fail on purpose, and every failure must come out as a clean errno or
 # SIGBUS, the pools must come back exact and the log must stay clean.
-#   1. insmod with the Nth allocation of the module's init failing (init_fail_nth=N, the
+#   1. nb_failinj: ALLOC, mmap, touch, RESERVE + first touch, MIGRATE, FREE with
+#      fail_page_alloc and failslab failing a share of that process's allocations.
+#   2. insmod with the Nth allocation of the module's init failing (init_fail_nth=N, the
 #      counter behind /proc/self/fail-nth that syzkaller uses, started at init so the kernel
 #      loader's own allocations are not hit: when one of those fails, 6.1's jump_label
 #      notifier WARNs), for N from 1 up: a refused load leaves no module and every node's
 #      memory as before; a load that succeeds passes mm_core's check and unloads.
-#   2. nb_failinj: ALLOC, mmap, touch, RESERVE + first touch, MIGRATE, FREE with
-#      fail_page_alloc and failslab failing a share of that process's allocations.
 # Knobs on the kernel command line: nb_fi_rounds=R (nb_failinj rounds, default 300),
 # nb_fi_pct=P (injection probability in percent, default 5), nb_fi_max_nth=N (default 3000).
 . /lib/nb/lib.sh
@@ -44,7 +44,36 @@ fi_set 0
 loaded() { grep -q '^numabuddy ' /proc/modules; }
 core_ok() { grep -q '^ok' /sys/kernel/debug/numabuddy/check; }
 
-# --- 1. insmod, failing the Nth allocation ---------------------------------------------------
+# --- 1. operations under probabilistic injection --------------------------------------------
+# First, while node 0 is as the boot left it: KASAN's shadow leaves node 0 of the debug
+# topology ~250 MiB free, 128 of which the module must leave. After part 2's ~40 loads and
+# unloads (KASAN's quarantine holding freed slabs, page_owner's stacks) a 32 MiB load was
+# refused in CI: "node 0: got 12 of 32 MiB". 32 MiB per node: blocks here are at most 4 MiB.
+# Compacted first, as an admin would before a load; a refusal fails with the module's reason.
+before=$(nb_free_snapshot)
+echo 1 >/proc/sys/vm/compact_memory
+if nb_insmod "$KO" pool_mb=32 fd_quota_pct=100; then
+	nb_pass fi-insmod
+else
+	nb_fail fi-insmod "refused: $(dmesg | grep 'numabuddy:' | tail -n 2 | tr '\n' ' ')"
+	cat /proc/buddyinfo
+	exit 1
+fi
+shape_before=$(nb_fuzz --pool-shape)
+fi_set "$PCT"
+nb_failinj "$ROUNDS" "$(cut -d. -f1 /proc/uptime)"
+rc=$?
+fi_set 0
+[ "$rc" -eq 0 ] && nb_pass fi-ops-clean || nb_fail fi-ops-clean "nb_failinj exited $rc"
+nb_check fi-pools-free nb_fuzz --pool-check
+shape_after=$(nb_fuzz --pool-shape)
+if [ -n "$shape_before" ] && [ "$shape_before" = "$shape_after" ]; then nb_pass fi-pools-same-shape
+else nb_fail fi-pools-same-shape "before: $(echo $shape_before) / after: $(echo $shape_after)"; fi
+core_ok && nb_pass fi-core-check || nb_fail fi-core-check "$(cat /sys/kernel/debug/numabuddy/check)"
+nb_check fi-rmmod rmmod numabuddy
+if r=$(nb_free_restored "$before"); then nb_pass fi-memfree-restored; else nb_fail fi-memfree-restored "$r"; fi
+
+# --- 2. insmod, failing the Nth allocation ---------------------------------------------------
 before=$(nb_free_snapshot)
 # The parameter exists only in a module built for a CONFIG_FAULT_INJECTION kernel.
 nb_check fi-insmod-param nb_insmod "$KO" pool_mb=16 init_fail_nth=0 || exit 1
@@ -86,35 +115,6 @@ echo "failinject.sh: insmod with fail-nth 1..$n: $refused refused, $loads loaded
 [ "$loads" -gt 0 ] && [ "$refused" -gt 0 ] && [ "$bad" -eq 0 ] && nb_pass fi-insmod-clean ||
 	nb_fail fi-insmod-clean "refused $refused, loaded $loads, bad $bad"
 
-# --- 2. operations under probabilistic injection --------------------------------------------
-# 32 MiB per node (blocks here are at most 4 MiB): KASAN's shadow leaves node 0 of the debug
-# topology ~250 MiB free, 128 of which the module must leave, and after the loop above
-# KASAN's quarantine may hold up to 1/32 of RAM (64 MiB) in freed slabs; a 64 MiB pool was
-# refused with ENOMEM once in CI. The pool comes in 4 MiB chunks taken without retrying
-# (__GFP_NORETRY), and ~40 loads and unloads under KASAN and page_owner leave node 0's free
-# memory fragmented: a 32 MiB load was refused once in CI too. Compact first, as an admin
-# would before a load; a refusal still fails, with the module's reason.
-echo 1 >/proc/sys/vm/compact_memory
-if nb_insmod "$KO" pool_mb=32 fd_quota_pct=100; then
-	nb_pass fi-insmod
-else
-	nb_fail fi-insmod "refused: $(dmesg | grep 'numabuddy:' | tail -n 2 | tr '\n' ' ')"
-	cat /proc/buddyinfo
-	exit 1
-fi
-shape_before=$(nb_fuzz --pool-shape)
-fi_set "$PCT"
-nb_failinj "$ROUNDS" "$(cut -d. -f1 /proc/uptime)"
-rc=$?
-fi_set 0
-[ "$rc" -eq 0 ] && nb_pass fi-ops-clean || nb_fail fi-ops-clean "nb_failinj exited $rc"
-nb_check fi-pools-free nb_fuzz --pool-check
-shape_after=$(nb_fuzz --pool-shape)
-if [ -n "$shape_before" ] && [ "$shape_before" = "$shape_after" ]; then nb_pass fi-pools-same-shape
-else nb_fail fi-pools-same-shape "before: $(echo $shape_before) / after: $(echo $shape_after)"; fi
-core_ok && nb_pass fi-core-check || nb_fail fi-core-check "$(cat /sys/kernel/debug/numabuddy/check)"
-nb_check fi-rmmod rmmod numabuddy
-if r=$(nb_free_restored "$before"); then nb_pass fi-memfree-restored; else nb_fail fi-memfree-restored "$r"; fi
 # An allocation failure the kernel's own code does not mark __GFP_NOWARN prints warn_alloc's
 # report: "<task>: vmalloc error: ..." or "page allocation failure", a "Call Trace:" and
 # Mem-Info. Injected here on purpose (the loader's vmalloc of the .ko, seen first), so those
