@@ -7,8 +7,8 @@
 // through the migration states (kMigrating: faults get -NB_EAGAIN, FREE and MIGRATE wait),
 // and its frames in the run move in the migration's batches: the owner's mapper unmaps a
 // window before the copies and maps every frame of it again after the table is repointed,
-// as nbc_space_migrate_finish_mapped does: mappings keep their entries, nothing re-faults. Quotas do not change: the node
-// does not.
+// as nbc_space_migrate_finish_mapped does: mappings keep their entries, nothing re-faults.
+// Quotas do not change: the node does not.
 //
 // Every walk here holds lock_ for one range's frames (its extents, or its table's leaves):
 // long for a 64 GiB range of 4 KiB frames, but no more than what the range costs to free.
