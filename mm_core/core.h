@@ -97,11 +97,13 @@ private:
 	bool AllocFromNode(int n, unsigned order, unsigned flags, const AllocIntent &in,
 			   u64 *pfn, bool *zeroed);
 	/* A caller that wants zeroed 2 MiB or more skips the per-CPU caches (whose blocks are
-	 * dirty) while node n may have a zeroed block of `order`. Smaller orders keep their
-	 * cache and memset: a 4 KiB fault is about the cache's speed, not the zeroer's. */
+	 * dirty) while node n may have a zeroed block of `order`: counted in zeroed blocks of
+	 * 2 MiB or more, as zeroed pieces smaller than the request cannot serve it. Smaller
+	 * orders keep their cache and memset: a 4 KiB fault is about the cache's speed. */
 	bool PreferNode(int n, unsigned order) const
 	{
-		return order >= kZeroedSplitFloor && nodes_[n]->ZeroedFrames() >= (1ull << order);
+		return order >= kZeroedSplitFloor &&
+		       nodes_[n]->ZeroedHugeFrames() >= (1ull << order);
 	}
 	/* After a failed SLEEP allocation: wait while the zeroer holds blocks of these nodes;
 	 * true if it held any (worth one more try). */

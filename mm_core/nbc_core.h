@@ -81,6 +81,7 @@ struct nbc_node_stats {
 	nb_u64 migrate_out;
 	nb_u64 alloc_fail;           /* requests this node could not serve */
 	nb_u64 zeroed_frames;        /* of free_frames: in blocks known to be zero (prezeroed) */
+	nb_u64 zeroed_huge_frames;   /* of zeroed_frames: in such blocks of 2 MiB (order 9) or more */
 	nb_u64 prezero_in_flight;    /* blocks the zeroer holds now (in free_frames, not in free_blocks) */
 };
 

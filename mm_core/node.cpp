@@ -115,6 +115,15 @@ u64 Node::ZeroedFrames() const
 	return z;
 }
 
+u64 Node::ZeroedHugeFrames() const
+{
+	const SegTable *t = table();
+	u64 z = 0;
+	for (u32 i = 0; i < t->n; i++)
+		z += t->seg[i]->zeroed_huge_frames();
+	return z;
+}
+
 u64 Node::FreeFramesLocked() const
 {
 	u64 f = 0;
@@ -134,6 +143,7 @@ void Node::FillStatsLocked(struct nbc_node_stats *out) const
 		const Segment &s = *table_->seg[i];
 		out->free_frames += s.free_frames();
 		out->zeroed_frames += s.zeroed_frames();
+		out->zeroed_huge_frames += s.zeroed_huge_frames();
 		if (s.low())
 			out->low_free_frames += s.free_frames();
 		for (unsigned k = 0; k <= max_order_; k++)

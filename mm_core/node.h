@@ -95,6 +95,8 @@ public:
 	/* Frames of zeroed free blocks, without the lock (relaxed; for the per-CPU cache bypass
 	 * and stats; exact under the lock). */
 	u64 ZeroedFrames() const;
+	/* Of those, the frames in zeroed blocks of 2 MiB or more (Segment::zeroed_huge_frames). */
+	u64 ZeroedHugeFrames() const;
 	void CountLocked(const AllocIntent &in) TA_REQ(lock_) { CountAlloc(&counters_, id_, in); }
 	void AddCountersLocked(struct nbc_node_stats *out) const TA_REQ(lock_) { counters_.AddTo(out); }
 	void FillStatsLocked(struct nbc_node_stats *out) const TA_REQ(lock_);

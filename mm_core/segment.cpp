@@ -24,6 +24,7 @@ void Segment::Init(u64 base_pfn, u64 nr_frames, int node, FrameDesc *desc, unsig
 	mask_ = 0;
 	free_frames_ = 0;
 	zeroed_frames_ = 0;
+	zeroed_huge_frames_ = 0;
 	mixed_ = false;
 	for (unsigned k = 0; k <= NBC_ORDER_LIMIT; k++) {
 		head_[k] = 0;
@@ -78,7 +79,7 @@ void Segment::PushFree(u64 idx, unsigned order, bool zeroed)
 	free_blocks_[order]++;
 	free_frames_ += 1ull << order;
 	if (zeroed)
-		AddZeroed(1ull << order);
+		CountZeroed(order, 1);
 }
 
 void Segment::RemoveFree(u64 idx, unsigned order)
@@ -108,7 +109,7 @@ void Segment::RemoveFree(u64 idx, unsigned order)
 	free_blocks_[order]--;
 	free_frames_ -= 1ull << order;
 	if (DescZeroed(d))
-		SubZeroed(1ull << order);
+		CountZeroed(order, -1);
 }
 
 void Segment::SplitTake(u64 idx, unsigned k, unsigned order, FrameState as, bool zeroed)
@@ -301,7 +302,7 @@ bool Segment::Check() const
 {
 	/* Lists: every entry free, of its order, aligned, links symmetric, counts exact; zeroed
 	 * blocks before dirty ones, the tail where the walk ends. */
-	u64 frames = 0, zeroed = 0;
+	u64 frames = 0, zeroed = 0, zeroed_huge = 0;
 	for (unsigned k = 0; k <= NBC_ORDER_LIMIT; k++) {
 		bool listed = (mask_ >> k) & 1;
 		if (!listed) {
@@ -327,8 +328,11 @@ bool Segment::Check() const
 				return false;
 			}
 			seen_dirty = !DescZeroed(d);
-			if (DescZeroed(d))
+			if (DescZeroed(d)) {
 				zeroed += 1ull << k;
+				if (k >= kZeroedSplitFloor)
+					zeroed_huge += 1ull << k;
+			}
 			if (DescNext(d) == i)
 				break;
 			prev = i;
@@ -347,12 +351,15 @@ bool Segment::Check() const
 		}
 		frames += n << k;
 	}
-	if (frames != free_frames_ || zeroed != zeroed_frames_) {
+	if (frames != free_frames_ || zeroed != zeroed_frames_ ||
+	    zeroed_huge != zeroed_huge_frames_) {
 		nb_env_log(NB_LOG_ERR,
-			   "nb: seg %llx: free frames %llu (zeroed %llu), lists hold %llu (%llu)\n",
+			   "nb: seg %llx: free frames %llu (zeroed %llu, %llu in 2 MiB+ blocks), "
+			   "lists hold %llu (%llu, %llu)\n",
 			   (unsigned long long)base_, (unsigned long long)free_frames_,
-			   (unsigned long long)zeroed_frames_, (unsigned long long)frames,
-			   (unsigned long long)zeroed);
+			   (unsigned long long)zeroed_frames_, (unsigned long long)zeroed_huge_frames_,
+			   (unsigned long long)frames, (unsigned long long)zeroed,
+			   (unsigned long long)zeroed_huge);
 		return false;
 	}
 	/* Tiling: every frame is covered by exactly one block; tails are zero; no two free

@@ -135,6 +135,9 @@ public:
 	u64 free_frames() const { return free_frames_; }
 	/* Frames of zeroed free blocks; also read without the node lock (a relaxed count). */
 	u64 zeroed_frames() const { return AtomicLoad(&zeroed_frames_); }
+	/* Of those, the frames of zeroed blocks of kZeroedSplitFloor (2 MiB) or more: what a
+	 * huge request can take without a memset (small zeroed pieces count above only). */
+	u64 zeroed_huge_frames() const { return AtomicLoad(&zeroed_huge_frames_); }
 	u64 free_blocks(unsigned order) const { return free_blocks_[order]; }
 	unsigned max_order() const { return max_order_; }
 	/* Largest order with a free block, or -1. */
@@ -155,8 +158,14 @@ private:
 	/* Push the free block (pfn, k), merged with free buddies of the same zeroed state (of
 	 * any, when `force`). */
 	void Coalesce(u64 pfn, unsigned k, bool zeroed, bool force);
-	void AddZeroed(u64 frames) { AtomicStore(&zeroed_frames_, zeroed_frames_ + frames); }
-	void SubZeroed(u64 frames) { AtomicStore(&zeroed_frames_, zeroed_frames_ - frames); }
+	/* A zeroed free block of `order` listed (+1) or unlisted (-1). */
+	void CountZeroed(unsigned order, int sign)
+	{
+		u64 d = static_cast<u64>(static_cast<i64>(sign) << order);
+		AtomicStore(&zeroed_frames_, zeroed_frames_ + d);
+		if (order >= kZeroedSplitFloor)
+			AtomicStore(&zeroed_huge_frames_, zeroed_huge_frames_ + d);
+	}
 	/* Largest order a block at idx may have: alignment, segment end, max_order. */
 	unsigned FitOrder(u64 idx, u64 limit) const;
 
@@ -171,6 +180,7 @@ private:
 	u64 free_blocks_[NBC_ORDER_LIMIT + 1];
 	u64 free_frames_;
 	u64 zeroed_frames_; /* written under the node lock; relaxed atomic */
+	u64 zeroed_huge_frames_; /* likewise */
 	bool mixed_;        /* a zeroed and a dirty free buddy may be left apart */
 };
 

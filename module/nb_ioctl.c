@@ -376,8 +376,6 @@ static int nb_ioctl_stats(struct nb_file *nf, void *data)
 	int err, o;
 	int node;
 
-	if (!nb_is_zero(s->reserved, sizeof(s->reserved)))
-		return -EINVAL;
 	if (s->node < 0 || s->node >= NBC_MAX_NODES || s->node >= nr_node_ids)
 		return -EINVAL;
 	node = nb_node_nospec(s->node);
@@ -411,6 +409,7 @@ static int nb_ioctl_stats(struct nb_file *nf, void *data)
 	s->compact_moved_bytes = cc.moved_bytes;
 	s->compact_ns = cc.ns;
 	s->zeroed_bytes = ns.zeroed_frames << PAGE_SHIFT;
+	s->zeroed_huge_bytes = ns.zeroed_huge_frames << PAGE_SHIFT;
 	return 0;
 }
 

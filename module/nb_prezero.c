@@ -148,9 +148,11 @@ void nb_prezero_show(struct seq_file *m)
 		if (!nbc_pool_frames(nb_core, node) || nbc_node_stats(nb_core, node, &ns))
 			continue;
 		/* free: the lists' and the zeroer's (per-CPU caches apart: never zeroed). */
-		seq_printf(m, "node%d_free_bytes %llu\nnode%d_pcp_bytes %llu\nnode%d_zeroed_bytes %llu\n",
+		seq_printf(m, "node%d_free_bytes %llu\nnode%d_pcp_bytes %llu\nnode%d_zeroed_bytes %llu\n"
+			   "node%d_zeroed_huge_bytes %llu\n",
 			   node, (unsigned long long)ns.free_frames << PAGE_SHIFT, node,
 			   (unsigned long long)ns.pcp_frames << PAGE_SHIFT, node,
-			   (unsigned long long)ns.zeroed_frames << PAGE_SHIFT);
+			   (unsigned long long)ns.zeroed_frames << PAGE_SHIFT, node,
+			   (unsigned long long)ns.zeroed_huge_frames << PAGE_SHIFT);
 	}
 }

@@ -22,9 +22,10 @@
 #include <linux/types.h>
 
 #define NB_ABI_MAJOR 1
-#define NB_ABI_MINOR 4 /* 1: nb_walk.cache; 2: NB_ALLOC_PINNABLE, NB_IOC_EXPORT_DMABUF,
+#define NB_ABI_MINOR 5 /* 1: nb_walk.cache; 2: NB_ALLOC_PINNABLE, NB_IOC_EXPORT_DMABUF,
 			  * nb_query.mapping, nb_stats.inflight_bytes/fd_inflight_bytes;
-			  * 3: NB_IOC_COMPACT, nb_stats.compact_*; 4: nb_stats.zeroed_bytes */
+			  * 3: NB_IOC_COMPACT, nb_stats.compact_*; 4: nb_stats.zeroed_bytes;
+			  * 5: nb_stats.zeroed_huge_bytes (was reserved) */
 #define NB_DEVICE_PATH "/dev/numabuddy"
 #define NB_IOC_MAGIC 0xB9
 
@@ -258,7 +259,10 @@ struct nb_migrate {
  * @zeroed_bytes: out: of @free_bytes, the bytes the background zeroer has cleared since they
  *	were last freed (module parameter prezero_mb_s): an ALLOC or first touch served from
  *	them skips its memset (ABI 1.4).
- * @reserved: zero.
+ * @zeroed_huge_bytes: out: of @zeroed_bytes, the bytes in zeroed free blocks of 2 MiB or
+ *	more: what a 2 MiB (or larger) ALLOC or first touch can take without its memset.
+ *	Smaller zeroed pieces serve only smaller requests (ABI 1.5; older modules leave 0 in
+ *	what was a reserved field).
  */
 struct nb_stats {
 	__s32 node;
@@ -285,7 +289,7 @@ struct nb_stats {
 	__u64 compact_moved_bytes;
 	__u64 compact_ns;
 	__u64 zeroed_bytes;
-	__u64 reserved[1];
+	__u64 zeroed_huge_bytes;
 };
 
 #define NB_BENCH_NUMABUDDY 0

@@ -5,6 +5,7 @@
  * zeroed/dirty buddies kept apart still serve a large request, an allocation waits for the
  * zeroer instead of failing, and all of it under threads.
  */
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <random>
@@ -226,6 +227,56 @@ TEST_F(PrezeroOneNode, ThousandsOfKeptApartPairsMergeForOneLargeRequest)
 	ASSERT_EQ(0, nbc_alloc_contig_zeroed(core, 8192, &bind_, 0, NB_CTX_SLEEP, &all, nullptr, &z));
 	EXPECT_EQ(0, z);
 	ASSERT_EQ(0, nbc_free_range(core, all, 8192));
+	ExpectPristine();
+}
+
+/* zeroed_huge_frames counts only the zeroed blocks a 2 MiB request can take. One frame held
+ * in each 2 MiB block of the lower half, the rest of it freed and zeroed; the upper half
+ * freed dirty: 4088 frames are zeroed, none in a block of 2 MiB, and a zeroed 2 MiB
+ * allocation gets a dirty block (to memset) whatever zeroed_frames says. */
+TEST_F(PrezeroOneNode, ZeroedHugeFramesCountsOnlyBlocksOf2MiBOrMore)
+{
+	ASSERT_EQ(8192u, ZeroAll(core, 0));
+	EXPECT_EQ(8192u, Stats(0).zeroed_huge_frames);
+	std::vector<nb_u64> got, pins, upper;
+	nb_u64 pfn;
+	while (nbc_alloc(core, 0, &bind_, NBC_AF_NOCACHE, NB_CTX_SLEEP, &pfn, nullptr) == 0)
+		got.push_back(pfn);
+	ASSERT_EQ(8192u, got.size());
+	EXPECT_EQ(0u, Stats(0).zeroed_frames);
+	nb_u64 base = *std::min_element(got.begin(), got.end());
+	for (nb_u64 p : got) {
+		if (p - base >= 4096)
+			upper.push_back(p);
+		else if ((p - base) % 512 == 0)
+			pins.push_back(p);
+		else
+			ASSERT_EQ(0, nbc_buddy_free(core, p, 0));
+	}
+	ASSERT_EQ(8u, pins.size());
+	nbc_pcp_drain(core);
+	EXPECT_EQ(4096u - 8, ZeroAll(core, 0));
+	for (nb_u64 p : upper)
+		ASSERT_EQ(0, nbc_buddy_free(core, p, 0));
+	nbc_pcp_drain(core);
+	NodeStats s = Stats(0);
+	EXPECT_EQ(8192u - 8, s.free_frames);
+	EXPECT_EQ(4096u - 8, s.zeroed_frames);
+	EXPECT_EQ(0u, s.zeroed_huge_frames);
+	ASSERT_EQ(0, nbc_check(core));
+	int z = -1;
+	ASSERT_EQ(0, nbc_alloc_zeroed(core, 9, &bind_, 0, NB_CTX_SLEEP, &pfn, nullptr, &z));
+	EXPECT_EQ(0, z) << "no zeroed 2 MiB block exists";
+	EXPECT_GE(pfn, base + 4096);
+	ASSERT_EQ(0, nbc_buddy_free(core, pfn, 9));
+	for (nb_u64 p : pins)
+		ASSERT_EQ(0, nbc_buddy_free(core, p, 0));
+	nbc_pcp_drain(core);
+	ZeroAll(core, 0);
+	s = Stats(0);
+	EXPECT_EQ(8192u, s.zeroed_frames);
+	EXPECT_EQ(8192u, s.zeroed_huge_frames);
+	ASSERT_EQ(0, nbc_check(core));
 	ExpectPristine();
 }
 

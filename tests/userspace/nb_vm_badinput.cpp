@@ -279,12 +279,6 @@ void TestBadFreeQueryStats(nbl_handle *h)
 		  [](Buf &x, uint64_t) { x.as<struct nb_stats>()->node = g_nr_node_ids; }, -EINVAL },
 		{ "bad-stats-node-64", NB_IOC_STATS,
 		  [](Buf &x, uint64_t) { x.as<struct nb_stats>()->node = 64; }, -EINVAL },
-		{ "bad-stats-reserved", NB_IOC_STATS,
-		  [](Buf &x, uint64_t) {
-			  x.as<struct nb_stats>()->node = g_pool_node;
-			  x.as<struct nb_stats>()->reserved[0] = 1;
-		  },
-		  -EINVAL },
 		{ "bad-migrate-unknown-offset", NB_IOC_MIGRATE,
 		  [](Buf &x, uint64_t) {
 			  x.as<struct nb_migrate>()->offset = 1ULL << 44;

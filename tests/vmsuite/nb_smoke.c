@@ -469,6 +469,22 @@ static void check_prezero(int fd, int node)
 	}
 	printf("node%d: %llu free bytes all zeroed in %.1f s\n", node, free_b, nb_test_now() - t0);
 	PASS(name);
+	/* STATS (ABI 1.5): of the zeroed bytes, those in blocks of 2 MiB or more; a node whose
+	 * free memory is all zeroed has some (its 2 MiB blocks were just served above). */
+	{
+		struct nb_stats st = { .node = node };
+
+		snprintf(name, sizeof(name), "prezero-node%d-zeroed-huge-stat", node);
+		if (ioctl(fd, NB_IOC_STATS, &st))
+			FAIL(name, "STATS: %s", strerror(errno));
+		else if (!st.zeroed_huge_bytes || st.zeroed_huge_bytes > st.zeroed_bytes ||
+			 st.zeroed_bytes > st.free_bytes)
+			FAIL(name, "free %llu, zeroed %llu, in 2 MiB+ blocks %llu",
+			     (unsigned long long)st.free_bytes, (unsigned long long)st.zeroed_bytes,
+			     (unsigned long long)st.zeroed_huge_bytes);
+		else
+			PASS(name);
+	}
 	/* Off again: the zeroed count moves only with us now. */
 	set_prezero_rate("0");
 	before = zeroed_b;

@@ -194,8 +194,9 @@ static void print_stats_text(const struct nb_stats *s)
 	       s->compact_failures, cli_bytes(s->compact_moved_bytes), (double)s->compact_ns / 1e6);
 	printf("  this file:   %s of a %s quota\n", cli_bytes(s->fd_bytes),
 	       cli_bytes(s->fd_quota_bytes));
-	printf("  zeroed:      %s of the free bytes cleared ahead by the background zeroer\n",
+	printf("  zeroed:      %s of the free bytes cleared ahead by the background zeroer",
 	       cli_bytes(s->zeroed_bytes));
+	printf(", %s of it in blocks of 2 MiB or more\n", cli_bytes(s->zeroed_huge_bytes));
 	printf("  in flight:   %s freed but still referenced (pinnable blocks)\n",
 	       cli_bytes(s->inflight_bytes));
 }
@@ -218,11 +219,11 @@ static void print_stats_json(const struct nb_stats *s, int first)
 	       ", \"fd_bytes\": %llu, \"fd_quota_bytes\": %llu,\n"
 	       "     \"compactions\": %llu, \"compact_failures\": %llu"
 	       ", \"compact_moved_bytes\": %llu, \"compact_ns\": %llu,\n"
-	       "     \"zeroed_bytes\": %llu, \"inflight_bytes\": %llu}",
+	       "     \"zeroed_bytes\": %llu, \"zeroed_huge_bytes\": %llu, \"inflight_bytes\": %llu}",
 	       s->numa_hit, s->numa_miss, s->numa_foreign, s->interleave_hit, s->local_node,
 	       s->other_node, s->migrate_in, s->migrate_out, s->fd_bytes, s->fd_quota_bytes,
 	       s->compactions, s->compact_failures, s->compact_moved_bytes, s->compact_ns,
-	       s->zeroed_bytes, s->inflight_bytes);
+	       s->zeroed_bytes, s->zeroed_huge_bytes, s->inflight_bytes);
 }
 
 /* The nodes to report: --node, or every node with a pool. */
