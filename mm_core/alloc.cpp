@@ -16,11 +16,12 @@ namespace nb {
 inline int Core::AllocCached(unsigned slot, const nbc_policy *pol, bool want_zeroed, u64 *pfn)
 {
 	CpuOwner own;
-	int n = numa_.FirstChoice(pol, own.cpu());
+	int cpu_node = numa_.CpuNode(own.cpu());
+	int n = numa_.FirstChoice(pol, cpu_node);
 	PcpCache *pc = n >= 0 ? Pcp(own.cpu(), n) : nullptr;
 	if (pc == nullptr || (want_zeroed && PreferNode(n, PcpOrder(slot))))
 		return -1;
-	AllocIntent in = {n, numa_.CpuNode(own.cpu()), false};
+	AllocIntent in = {n, cpu_node, false};
 	return pc->AllocOwned(slot, in, pfn) ? n : -1;
 }
 
@@ -45,19 +46,18 @@ bool Core::AllocFromNode(int n, unsigned order, unsigned flags, const AllocInten
 	return true;
 }
 
+/* The per-CPU cache first; AllocSlow validates whatever the cache does not serve. */
 int Core::Alloc(unsigned order, const nbc_policy *pol, unsigned flags, nb_ctx ctx, u64 *pfn,
 		int *node_out, bool *zeroed)
 {
-	if (order > max_order_ || (flags & ~(NBC_AF_LOW4G | NBC_AF_NOCACHE)) != 0 || pfn == nullptr)
-		return -NB_EINVAL;
-	if (zeroed != nullptr)
-		*zeroed = false; /* a per-CPU cache's blocks are dirty */
 	int slot = PcpSlot(order);
-	if (slot >= 0 && flags == 0) {
+	if (slot >= 0 && flags == 0 && pfn != nullptr && order <= max_order_) {
 		int n = AllocCached(static_cast<unsigned>(slot), pol, zeroed != nullptr, pfn);
 		if (n >= 0) {
 			if (node_out != nullptr)
 				*node_out = n;
+			if (zeroed != nullptr)
+				*zeroed = false; /* a per-CPU cache's blocks are dirty */
 			return 0;
 		}
 	}
@@ -82,6 +82,10 @@ __attribute__((noinline)) int Core::AllocSlow(unsigned order, const nbc_policy *
 					       unsigned flags, nb_ctx ctx, u64 *pfn, int *node_out,
 					       bool *zeroed)
 {
+	if (order > max_order_ || (flags & ~(NBC_AF_LOW4G | NBC_AF_NOCACHE)) != 0 || pfn == nullptr)
+		return -NB_EINVAL;
+	if (zeroed != nullptr)
+		*zeroed = false;
 	unsigned cpu = nb_env_cpu_current();
 	NodeList nl;
 	int rc = numa_.Resolve(pol, cpu, &nl);

@@ -91,7 +91,8 @@ private:
 	PcpCache *Pcp(unsigned cpu, int node) const {
 		return cpu < cpu_ids_ ? pcp_[cpu * node_ids_ + static_cast<unsigned>(node)] : nullptr;
 	}
-	int AllocCached(unsigned slot, const nbc_policy *pol, bool want_zeroed, u64 *pfn);
+	__attribute__((always_inline)) int AllocCached(unsigned slot, const nbc_policy *pol,
+						       bool want_zeroed, u64 *pfn);
 	int AllocSlow(unsigned order, const nbc_policy *pol, unsigned flags, nb_ctx ctx,
 		      u64 *pfn, int *node_out, bool *zeroed);
 	bool AllocFromNode(int n, unsigned order, unsigned flags, const AllocIntent &in,

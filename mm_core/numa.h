@@ -44,10 +44,11 @@ public:
 	/* The allocation fast path's question, asked before any list is built: is the policy's
 	 * first choice one node with memory (LOCAL, PREFERRED, a one-node BIND)? Then that node
 	 * is also the "intended" one of Resolve. Else -1: INTERLEAVE, a wider BIND, a first
-	 * choice without memory, a malformed policy; Resolve decides those. */
-	int FirstChoice(const nbc_policy *pol, unsigned cpu) const
+	 * choice without memory, a malformed policy; Resolve decides those. cpu_node: the
+	 * requesting CPU's (CpuNode), what LOCAL names. */
+	int FirstChoice(const nbc_policy *pol, int cpu_node) const
 	{
-		int n = CpuNode(cpu);
+		int n = cpu_node;
 		if (pol != nullptr && pol->mode != NBC_POLICY_LOCAL) {
 			u64 m = pol->nodemask;
 			if (pol->mode == NBC_POLICY_PREFERRED && pol->node >= 0)

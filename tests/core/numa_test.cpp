@@ -215,7 +215,7 @@ TEST(NumaFirstChoiceTest, AgreesWithResolve)
 		pol.nodemask = rng() % 3 == 0 ? 1ull << (rng() % 5) : rng() % 32;
 		unsigned cpu = rng() % 7;
 		const nbc_policy *p = rng() % 8 == 0 ? nullptr : &pol;
-		int n = numa.FirstChoice(p, cpu);
+		int n = numa.FirstChoice(p, numa.CpuNode(cpu));
 		nb::NodeList nl;
 		int rc = numa.Resolve(p, cpu, &nl);
 		if (n >= 0) {
@@ -232,7 +232,7 @@ TEST(NumaFirstChoiceTest, AgreesWithResolve)
 			    : pol.mode == NBC_POLICY_PREFERRED && pol.node >= 0 ? pol.node
 										: nb_env_cpu_node(cpu);
 		if (one_node && first >= 0 && first < 4 && ((0xbull >> first) & 1)) {
-			EXPECT_EQ(first, numa.FirstChoice(&pol, cpu)) << "mode " << pol.mode;
+			EXPECT_EQ(first, numa.FirstChoice(&pol, numa.CpuNode(cpu))) << "mode " << pol.mode;
 		}
 	}
 	EXPECT_GT(named, 1000u);
