@@ -106,21 +106,12 @@ void Node::PrezeroDoneLocked(u64 pfn, unsigned order)
 	in_flight_frames_ -= 1ull << order;
 }
 
-u64 Node::ZeroedFrames() const
+u64 Node::SumSegments(u64 (Segment::*count)() const) const
 {
 	const SegTable *t = table();
 	u64 z = 0;
 	for (u32 i = 0; i < t->n; i++)
-		z += t->seg[i]->zeroed_frames();
-	return z;
-}
-
-u64 Node::ZeroedHugeFrames() const
-{
-	const SegTable *t = table();
-	u64 z = 0;
-	for (u32 i = 0; i < t->n; i++)
-		z += t->seg[i]->zeroed_huge_frames();
+		z += (t->seg[i]->*count)();
 	return z;
 }
 

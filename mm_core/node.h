@@ -94,9 +94,9 @@ public:
 	u32 prezero_in_flight() const { return AtomicLoad(&in_flight_); }
 	/* Frames of zeroed free blocks, without the lock (relaxed; for the per-CPU cache bypass
 	 * and stats; exact under the lock). */
-	u64 ZeroedFrames() const;
+	u64 ZeroedFrames() const { return SumSegments(&Segment::zeroed_frames); }
 	/* Of those, the frames in zeroed blocks of 2 MiB or more (Segment::zeroed_huge_frames). */
-	u64 ZeroedHugeFrames() const;
+	u64 ZeroedHugeFrames() const { return SumSegments(&Segment::zeroed_huge_frames); }
 	void CountLocked(const AllocIntent &in) TA_REQ(lock_) { CountAlloc(&counters_, id_, in); }
 	void AddCountersLocked(struct nbc_node_stats *out) const TA_REQ(lock_) { counters_.AddTo(out); }
 	void FillStatsLocked(struct nbc_node_stats *out) const TA_REQ(lock_);
@@ -108,6 +108,8 @@ public:
 	void CountMigrateOut() { AtomicAdd(&migrate_out_, u64{1}); }
 
 private:
+	/* A per-segment count summed over the node (relaxed reads, no lock). */
+	u64 SumSegments(u64 (Segment::*count)() const) const;
 	bool AllocOnceLocked(unsigned order, unsigned flags, FrameState as, u64 *pfn, bool *zeroed)
 		TA_REQ(lock_);
 

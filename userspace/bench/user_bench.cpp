@@ -241,6 +241,21 @@ void dirty_pool()
 		nbl_free(dev(), &x);
 }
 
+/* Wait (at most 60 s) until the zeroer has nothing left to clear, seen as the node's zeroed
+ * bytes not moving for 200 ms (at 64 MB/s it clears 2 MiB every ~31 ms). The cases that made
+ * the pool dirty leave it busy for seconds, and a vCPU clearing memory takes host CPU from
+ * both sides of the next case (suspected, not shown, in one full run where migrate/64MiB took
+ * 113 ms against 122 ms, both sides 3-5x their usual time). */
+void settle_zeroer()
+{
+	struct nb_stats s;
+	uint64_t last = ~0ull;
+	for (int i = 0; i < 300 && dev() && !nbl_stats(dev(), g_node, &s) && s.zeroed_bytes != last; i++) {
+		last = s.zeroed_bytes;
+		usleep(200000);
+	}
+}
+
 /* One prezero_amtf case: `rate` for the zeroer during it (restored after), the pool made
  * dirty first or not, numabuddy waiting for a zeroed block or not. */
 void prezero_case(benchmark::State &st, uint64_t size, long rate, bool dirty, bool wait)
@@ -276,6 +291,7 @@ void prezero_case(benchmark::State &st, uint64_t size, long rate, bool dirty, bo
 	st.counters["zeroed_bytes_before"] = (double)z0;
 	st.counters["zeroed_bytes_after"] = (double)zeroed_bytes();
 	set_prezero_rate(saved);
+	settle_zeroer();
 }
 
 /* first_touch with the zeroer: numabuddy's side waits (untimed) until `size` of the node's
@@ -670,6 +686,7 @@ void register_all()
 		}
 		run_paired(st, ft_nb_prezero(ft2, ft_numabuddy(ft2, NB_ALLOC_HUGE_2M)),
 			   ft_anon(ft2, Anon::Hugetlb), (double)(ft2 / (2 * MiB)));
+		settle_zeroer(); /* its samples left 64 MiB dirty each */
 	});
 
 	if (numa_max_node() > 0) {
