@@ -28,6 +28,7 @@
 #define PAGE 4096UL
 #define MiB (1024UL * 1024)
 #define QUOTA_PARAM "/sys/module/numabuddy/parameters/fd_quota_pct"
+#define PREZERO_PARAM "/sys/module/numabuddy/parameters/prezero_mb_s"
 
 extern int failures, nr_nodes;
 extern uint64_t pool_nodes;
@@ -40,6 +41,8 @@ int dev_alloc(int fd, uint64_t size, int policy, int node, uint32_t flags,
 	      struct nb_alloc *out, int reserve);
 int dev_free(int fd, uint64_t offset);
 int first_pool_node(void);
+/* A module parameter written; its old value, or -1. */
+long set_param(const char *path, long value);
 int set_quota_pct(int pct);
 void fill(volatile uint64_t *p, uint64_t bytes, uint64_t seed);
 int check(volatile uint64_t *p, uint64_t bytes, uint64_t seed);

@@ -98,19 +98,24 @@ int first_pool_node(void)
 	return pool_nodes ? __builtin_ctzll(pool_nodes) : 0;
 }
 
-int set_quota_pct(int pct)
+long set_param(const char *path, long value)
 {
-	FILE *f = fopen(QUOTA_PARAM, "r+");
-	int old = -1;
+	FILE *f = fopen(path, "r+");
+	long old = -1;
 
 	if (!f)
 		return -1;
-	if (fscanf(f, "%d", &old) != 1)
+	if (fscanf(f, "%ld", &old) != 1)
 		old = -1;
 	rewind(f);
-	fprintf(f, "%d\n", pct);
+	fprintf(f, "%ld\n", value);
 	fclose(f);
 	return old;
+}
+
+int set_quota_pct(int pct)
+{
+	return (int)set_param(QUOTA_PARAM, pct);
 }
 
 
